@@ -1,0 +1,71 @@
+#include "models/cpu/kernel_util.h"
+
+#include <algorithm>
+
+namespace inferd::models::cpu {
+
+absl::StatusOr<int> NormalizeAxis(int64_t axis, int rank) {
+  if (axis < -rank || axis >= rank) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("axis ", axis, " is out of range for rank ", rank));
+  }
+  return static_cast<int>(axis < 0 ? axis + rank : axis);
+}
+
+absl::StatusOr<Shape> BroadcastShapes(const Shape& a, const Shape& b) {
+  const size_t rank = std::max(a.size(), b.size());
+  Shape out(rank);
+  for (size_t i = 0; i < rank; ++i) {
+    const int64_t da = i < rank - a.size() ? 1 : a[i - (rank - a.size())];
+    const int64_t db = i < rank - b.size() ? 1 : b[i - (rank - b.size())];
+    if (da != db && da != 1 && db != 1) {
+      return absl::InvalidArgumentError(absl::StrCat("shapes ", ShapeToString(a), " and ",
+                                                     ShapeToString(b),
+                                                     " cannot be broadcast together"));
+    }
+    out[i] = da == 1 ? db : da;
+  }
+  return out;
+}
+
+std::vector<int64_t> BroadcastStrides(const Shape& shape, const Shape& out_shape) {
+  const size_t rank = out_shape.size();
+  std::vector<int64_t> strides(rank, 0);
+  int64_t stride = 1;
+  for (size_t k = 0; k < shape.size(); ++k) {
+    const size_t src = shape.size() - 1 - k;
+    const size_t dst = rank - 1 - k;
+    strides[dst] = shape[src] == 1 ? 0 : stride;
+    stride *= shape[src];
+  }
+  return strides;
+}
+
+absl::StatusOr<std::vector<int64_t>> ReadInt64s(const Tensor& t, const char* what) {
+  if (t.dtype() != DType::kInt64 && t.dtype() != DType::kInt32) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, " must be int64 or int32, got ", DTypeName(t.dtype())));
+  }
+  if (t.rank() > 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, " must be a 1-D tensor, got shape ", ShapeToString(t.shape())));
+  }
+  std::vector<int64_t> v(t.num_elements());
+  for (int64_t i = 0; i < t.num_elements(); ++i) v[i] = t.ElementAsInt64(i);
+  return v;
+}
+
+absl::StatusOr<const Tensor*> RequireInput(const KernelContext& ctx, int i, const char* name) {
+  const Tensor* t = ctx.input(i);
+  if (t == nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat("missing required input '", name, "'"));
+  }
+  return t;
+}
+
+absl::Status UnsupportedType(const char* op, DType dtype) {
+  return absl::UnimplementedError(
+      absl::StrCat(op, " does not support tensors of type ", DTypeName(dtype)));
+}
+
+}  // namespace inferd::models::cpu

@@ -1,0 +1,45 @@
+// Helpers shared by the CPU kernels: axis and broadcast arithmetic, reading small int tensors,
+// and the factory template every op file uses.
+#ifndef INFERD_MODELS_CPU_KERNEL_UTIL_H_
+#define INFERD_MODELS_CPU_KERNEL_UTIL_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "models/kernel.h"
+
+namespace inferd::models::cpu {
+
+// Maps axis in [-rank, rank) to [0, rank).
+absl::StatusOr<int> NormalizeAxis(int64_t axis, int rank);
+
+// numpy-style broadcast of two shapes.
+absl::StatusOr<Shape> BroadcastShapes(const Shape& a, const Shape& b);
+
+// Strides of `shape` (row-major) aligned right against `out_rank` dims, 0 where broadcast.
+std::vector<int64_t> BroadcastStrides(const Shape& shape, const Shape& out_shape);
+
+// Values of a 0-D or 1-D int32/int64 tensor.
+absl::StatusOr<std::vector<int64_t>> ReadInt64s(const Tensor& t, const char* what);
+
+// The named input or a clear error if it is missing.
+absl::StatusOr<const Tensor*> RequireInput(const KernelContext& ctx, int i, const char* name);
+
+// Factory for kernels constructed from KernelInfo by a static Create(const KernelInfo&)
+// returning StatusOr<std::unique_ptr<K>>.
+template <typename K>
+absl::StatusOr<std::unique_ptr<Kernel>> MakeKernel(const KernelInfo& info) {
+  auto k = K::Create(info);
+  if (!k.ok()) return k.status();
+  return std::unique_ptr<Kernel>(std::move(*k));
+}
+
+// Returns a "type T is not supported by OP" error.
+absl::Status UnsupportedType(const char* op, DType dtype);
+
+}  // namespace inferd::models::cpu
+
+#endif  // INFERD_MODELS_CPU_KERNEL_UTIL_H_

@@ -1,0 +1,219 @@
+// MaxPool (with optional Indices), AveragePool, GlobalAveragePool, GlobalMaxPool over 1-3
+// spatial dimensions.
+#include <algorithm>
+#include <limits>
+
+#include "common/status_macros.h"
+#include "models/cpu/elementwise.h"
+#include "models/cpu/kernels.h"
+#include "models/cpu/window.h"
+
+namespace inferd::models::cpu {
+namespace {
+
+enum class PoolKind { kMax, kAverage };
+
+class PoolKernel : public Kernel {
+ public:
+  static absl::StatusOr<std::unique_ptr<PoolKernel>> Create(const KernelInfo& info,
+                                                           PoolKind kind) {
+    auto k = std::unique_ptr<PoolKernel>(new PoolKernel());
+    k->kind_ = kind;
+    ASSIGN_OR_RETURN(k->window_, ReadWindowAttrs(info.attrs()));
+    if (k->window_.kernel_shape.empty()) {
+      return absl::InvalidArgumentError("missing attribute 'kernel_shape'");
+    }
+    ASSIGN_OR_RETURN(int64_t include_pad, info.attrs().GetInt("count_include_pad", 0));
+    ASSIGN_OR_RETURN(k->storage_order_, info.attrs().GetInt("storage_order", 0));
+    k->count_include_pad_ = include_pad != 0;
+    return k;
+  }
+
+  absl::Status Compute(KernelContext& ctx) const override {
+    ASSIGN_OR_RETURN(const Tensor* x, RequireInput(ctx, 0, "X"));
+    if (x->rank() < 3) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("pooling needs an input of rank >= 3, got ", ShapeToString(x->shape())));
+    }
+    ASSIGN_OR_RETURN(WindowGeometry g,
+                     ComputeWindow(window_, absl::MakeConstSpan(x->shape()).subspan(2), {}));
+    Shape out_shape = {x->dim(0), x->dim(1)};
+    g.AppendOutDims(out_shape);
+    absl::Status status;
+    const bool known = DispatchDType(x->dtype(), [&](auto tag) {
+      using T = decltype(tag);
+      if constexpr (std::is_same_v<T, bool>) {
+        status = UnsupportedType("pooling", x->dtype());
+      } else {
+        status = Run<T>(ctx, *x, g, out_shape);
+      }
+    });
+    if (!known) return UnsupportedType("pooling", x->dtype());
+    return status;
+  }
+
+ private:
+  PoolKernel() = default;
+
+  template <typename T>
+  absl::Status Run(KernelContext& ctx, const Tensor& x, const WindowGeometry& g,
+                   const Shape& out_shape) const {
+    using C = ComputeType<T>;
+    if (kind_ == PoolKind::kAverage && !kIsFloating<T>) {
+      return UnsupportedType("AveragePool", x.dtype());
+    }
+    ASSIGN_OR_RETURN(Tensor * y, ctx.Allocate(0, x.dtype(), out_shape));
+    int64_t* indices = nullptr;
+    if (kind_ == PoolKind::kMax && ctx.num_outputs() > 1) {
+      ASSIGN_OR_RETURN(Tensor * ind, ctx.Allocate(1, DType::kInt64, out_shape));
+      indices = ind->data<int64_t>();
+    }
+    const T* xd = x.data<T>();
+    T* yd = y->data<T>();
+    const int64_t planes = x.dim(0) * x.dim(1);
+    const int64_t in_size = g.in_size(), out_size = g.out_size();
+    ctx.pool().ParallelFor(planes, 1, [&](int64_t p0, int64_t p1) {
+      for (int64_t plane = p0; plane < p1; ++plane) {
+        const T* xp = xd + plane * in_size;
+        T* yp = yd + plane * out_size;
+        int64_t o = 0;
+        for (int64_t od = 0; od < g.out[0]; ++od) {
+          for (int64_t oh = 0; oh < g.out[1]; ++oh) {
+            for (int64_t ow = 0; ow < g.out[2]; ++ow, ++o) {
+              const int64_t start[3] = {od * g.stride[0] - g.pad_begin[0],
+                                        oh * g.stride[1] - g.pad_begin[1],
+                                        ow * g.stride[2] - g.pad_begin[2]};
+              C best = std::numeric_limits<C>::lowest();
+              if constexpr (std::is_floating_point_v<C>) {
+                best = -std::numeric_limits<C>::infinity();
+              }
+              int64_t best_at = -1;
+              double sum = 0;
+              int64_t count = 0;
+              for (int64_t a = 0; a < g.kernel[0]; ++a) {
+                const int64_t id = start[0] + a * g.dilation[0];
+                if (id < 0 || id >= g.in[0]) continue;
+                for (int64_t b = 0; b < g.kernel[1]; ++b) {
+                  const int64_t ih = start[1] + b * g.dilation[1];
+                  if (ih < 0 || ih >= g.in[1]) continue;
+                  for (int64_t e = 0; e < g.kernel[2]; ++e) {
+                    const int64_t iw = start[2] + e * g.dilation[2];
+                    if (iw < 0 || iw >= g.in[2]) continue;
+                    const int64_t at = (id * g.in[1] + ih) * g.in[2] + iw;
+                    const C v = static_cast<C>(xp[at]);
+                    if (kind_ == PoolKind::kMax) {
+                      if (v > best || best_at < 0) {
+                        best = v;
+                        best_at = storage_order_ == 0 ? at : id + ih * g.in[0] + iw * g.in[0] * g.in[1];
+                      }
+                    } else {
+                      sum += static_cast<double>(v);
+                      ++count;
+                    }
+                  }
+                }
+              }
+              if (kind_ == PoolKind::kMax) {
+                yp[o] = static_cast<T>(best);
+                if (indices) indices[plane * out_size + o] = plane * in_size + best_at;
+              } else {
+                if (count_include_pad_) {
+                  count = 1;
+                  for (int d = 0; d < kMaxSpatial; ++d) {
+                    const int64_t lo = start[d];
+                    const int64_t hi = std::min(start[d] + g.kernel[d],
+                                                g.in[d] + g.pad_end[d]);
+                    count *= std::max<int64_t>(0, hi - lo);
+                  }
+                }
+                yp[o] = static_cast<T>(count > 0 ? sum / count : 0.0);
+              }
+            }
+          }
+        }
+      }
+    });
+    return absl::OkStatus();
+  }
+
+  PoolKind kind_ = PoolKind::kMax;
+  WindowAttrs window_;
+  bool count_include_pad_ = false;
+  int64_t storage_order_ = 0;
+};
+
+class GlobalPoolKernel : public Kernel {
+ public:
+  explicit GlobalPoolKernel(PoolKind kind) : kind_(kind) {}
+
+  absl::Status Compute(KernelContext& ctx) const override {
+    ASSIGN_OR_RETURN(const Tensor* x, RequireInput(ctx, 0, "X"));
+    if (x->rank() < 3) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "global pooling needs an input of rank >= 3, got ", ShapeToString(x->shape())));
+    }
+    Shape out_shape = {x->dim(0), x->dim(1)};
+    out_shape.resize(x->rank(), 1);
+    const int64_t planes = x->dim(0) * x->dim(1);
+    const int64_t size = planes == 0 ? 0 : x->num_elements() / planes;
+    absl::Status status;
+    const bool known = DispatchDType(x->dtype(), [&](auto tag) {
+      using T = decltype(tag);
+      if constexpr (!kIsFloating<T>) {
+        status = UnsupportedType("global pooling", x->dtype());
+      } else {
+        using C = ComputeType<T>;
+        auto y = ctx.Allocate(0, x->dtype(), out_shape);
+        if (!y.ok()) {
+          status = y.status();
+          return;
+        }
+        const T* xd = x->data<T>();
+        T* yd = (*y)->template data<T>();
+        ctx.pool().ParallelFor(planes, 16, [&](int64_t p0, int64_t p1) {
+          for (int64_t p = p0; p < p1; ++p) {
+            const T* xp = xd + p * size;
+            if (kind_ == PoolKind::kAverage) {
+              C sum = 0;
+              for (int64_t i = 0; i < size; ++i) sum += static_cast<C>(xp[i]);
+              yd[p] = static_cast<T>(size > 0 ? sum / static_cast<C>(size) : C(0));
+            } else {
+              C best = -std::numeric_limits<C>::infinity();
+              for (int64_t i = 0; i < size; ++i) best = std::max(best, static_cast<C>(xp[i]));
+              yd[p] = static_cast<T>(best);
+            }
+          }
+        });
+      }
+    });
+    if (!known) return UnsupportedType("global pooling", x->dtype());
+    return status;
+  }
+
+ private:
+  PoolKind kind_;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Kernel>> CreateMaxPool(const KernelInfo& info) {
+  auto k = PoolKernel::Create(info, PoolKind::kMax);
+  if (!k.ok()) return k.status();
+  return std::unique_ptr<Kernel>(std::move(*k));
+}
+
+absl::StatusOr<std::unique_ptr<Kernel>> CreateAveragePool(const KernelInfo& info) {
+  auto k = PoolKernel::Create(info, PoolKind::kAverage);
+  if (!k.ok()) return k.status();
+  return std::unique_ptr<Kernel>(std::move(*k));
+}
+
+absl::StatusOr<std::unique_ptr<Kernel>> CreateGlobalAveragePool(const KernelInfo&) {
+  return std::unique_ptr<Kernel>(new GlobalPoolKernel(PoolKind::kAverage));
+}
+
+absl::StatusOr<std::unique_ptr<Kernel>> CreateGlobalMaxPool(const KernelInfo&) {
+  return std::unique_ptr<Kernel>(new GlobalPoolKernel(PoolKind::kMax));
+}
+
+}  // namespace inferd::models::cpu

@@ -1,0 +1,182 @@
+// inferd-run: runs an ONNX model through the inferd runtime, on test data or as a benchmark.
+//
+//   inferd-run --model M.onnx --input_dir D --output_dir O
+//   inferd-run --model M.onnx --bench RUNS --batch B --threads T [--json]
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "models/model.h"
+#include "models/onnx_import.h"
+
+ABSL_FLAG(std::string, model, "", "Path of the ONNX model file (required).");
+ABSL_FLAG(std::string, input_dir, "",
+          "Directory with input_<i>.pb TensorProto files, in graph input order.");
+ABSL_FLAG(std::string, output_dir, "",
+          "Directory to write output_<i>.pb files to, in graph output order.");
+ABSL_FLAG(int, bench, 0, "Benchmark: number of timed runs on random inputs.");
+ABSL_FLAG(int, batch, 1, "Benchmark: batch size substituted for dynamic leading dimensions.");
+ABSL_FLAG(int, warmup, 2, "Benchmark: untimed runs before the timed ones.");
+ABSL_FLAG(int, threads, 0, "Intra-op threads (0: one per core).");
+ABSL_FLAG(bool, json, false, "Benchmark: print one JSON line instead of text.");
+
+namespace fs = std::filesystem;
+using inferd::models::DType;
+using inferd::models::Model;
+using inferd::models::Tensor;
+
+namespace {
+
+int Fail(const std::string& message) {
+  std::fprintf(stderr, "inferd-run: %s\n", message.c_str());
+  return 1;
+}
+
+int RunOnTestData(const Model& model, const fs::path& input_dir, const fs::path& output_dir) {
+  std::vector<Tensor> inputs;
+  for (size_t i = 0; i < model.inputs().size(); ++i) {
+    const fs::path file = input_dir / absl::StrCat("input_", i, ".pb");
+    auto t = inferd::models::ReadTensorFile(file);
+    if (!t.ok()) return Fail(std::string(t.status().message()));
+    inputs.push_back(*std::move(t));
+  }
+  auto outputs = model.Run(inputs);
+  if (!outputs.ok()) return Fail(std::string(outputs.status().message()));
+  std::error_code ec;
+  fs::create_directories(output_dir, ec);
+  if (ec) return Fail(absl::StrCat("cannot create '", output_dir.string(), "': ", ec.message()));
+  for (size_t i = 0; i < outputs->size(); ++i) {
+    const fs::path file = output_dir / absl::StrCat("output_", i, ".pb");
+    auto s = inferd::models::WriteTensorFile((*outputs)[i], model.outputs()[i].name, file);
+    if (!s.ok()) return Fail(std::string(s.message()));
+    std::fprintf(stderr, "wrote %s %s\n", file.c_str(),
+                 inferd::models::ShapeToString((*outputs)[i].shape()).c_str());
+  }
+  return 0;
+}
+
+absl::StatusOr<std::vector<Tensor>> RandomInputs(const Model& model, int batch) {
+  std::mt19937 rng(42);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<Tensor> inputs;
+  for (const auto& info : model.inputs()) {
+    inferd::models::Shape shape;
+    for (size_t d = 0; d < info.dims.size(); ++d) {
+      if (info.dims[d] >= 0) {
+        shape.push_back(info.dims[d]);
+      } else if (d == 0) {
+        shape.push_back(batch);
+      } else {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "input '", info.name, "' has a dynamic dimension ", d,
+            "; --bench can only choose the batch dimension"));
+      }
+    }
+    auto t = Tensor::Create(info.dtype, shape);
+    if (!t.ok()) return t.status();
+    std::memset(t->raw_data(), 0, t->byte_size());
+    if (info.dtype == DType::kFloat32) {
+      for (int64_t i = 0; i < t->num_elements(); ++i) t->data<float>()[i] = normal(rng);
+    }
+    inputs.push_back(*std::move(t));
+  }
+  return inputs;
+}
+
+// Linear interpolation between order statistics (numpy's default percentile).
+double Percentile(std::vector<double> sorted, double q) {
+  const double pos = q * (sorted.size() - 1);
+  const size_t lo = static_cast<size_t>(pos);
+  const size_t hi = std::min(lo + 1, sorted.size() - 1);
+  return sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo);
+}
+
+int Bench(const Model& model, const std::string& model_path, int runs, int batch, int warmup,
+          bool json) {
+  auto inputs = RandomInputs(model, batch);
+  if (!inputs.ok()) return Fail(std::string(inputs.status().message()));
+  for (int i = 0; i < warmup; ++i) {
+    auto out = model.Run(*inputs);
+    if (!out.ok()) return Fail(std::string(out.status().message()));
+  }
+  std::vector<double> ms;
+  for (int i = 0; i < runs; ++i) {
+    const auto start = std::chrono::steady_clock::now();
+    auto out = model.Run(*inputs);
+    const auto end = std::chrono::steady_clock::now();
+    if (!out.ok()) return Fail(std::string(out.status().message()));
+    ms.push_back(std::chrono::duration<double, std::milli>(end - start).count());
+  }
+  std::sort(ms.begin(), ms.end());
+  const double median = Percentile(ms, 0.5), p90 = Percentile(ms, 0.9);
+  const double items = batch * 1000.0 / median;
+  const int threads = model.device().num_threads();
+  if (json) {
+    std::printf(
+        "{\"engine\":\"inferd\",\"model\":\"%s\",\"batch\":%d,\"threads\":%d,\"runs\":%d,"
+        "\"min_ms\":%.4f,\"median_ms\":%.4f,\"p90_ms\":%.4f,\"items_per_s\":%.3f}\n",
+        model_path.c_str(), batch, threads, runs, ms.front(), median, p90, items);
+  } else {
+    std::printf("model %s  batch %d  threads %d  runs %d\n", model_path.c_str(), batch, threads,
+                runs);
+    std::printf("latency ms: min %.3f  median %.3f  p90 %.3f\n", ms.front(), median, p90);
+    std::printf("throughput: %.2f items/s\n", items);
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "runs an ONNX model through the inferd runtime.\n"
+      "  inferd-run --model M.onnx --input_dir D --output_dir O\n"
+      "  inferd-run --model M.onnx --bench RUNS --batch B --threads T [--json]");
+  std::vector<char*> rest = absl::ParseCommandLine(argc, argv);
+  if (rest.size() > 1) return Fail(absl::StrCat("unexpected argument '", rest[1], "' (see --help)"));
+  const std::string model_path = absl::GetFlag(FLAGS_model);
+  const std::string input_dir = absl::GetFlag(FLAGS_input_dir);
+  const std::string output_dir = absl::GetFlag(FLAGS_output_dir);
+  const int bench = absl::GetFlag(FLAGS_bench);
+  const int batch = absl::GetFlag(FLAGS_batch);
+  if (model_path.empty()) return Fail("--model is required (see --help)");
+  if (bench < 0 || batch < 1 || absl::GetFlag(FLAGS_warmup) < 0 || absl::GetFlag(FLAGS_threads) < 0) {
+    return Fail("--bench, --warmup and --threads must be >= 0 and --batch >= 1");
+  }
+  const bool test_data = !input_dir.empty() || !output_dir.empty();
+  if (test_data == (bench > 0)) {
+    return Fail("give either --input_dir and --output_dir, or --bench RUNS (see --help)");
+  }
+  if (test_data && (input_dir.empty() || output_dir.empty())) {
+    return Fail("--input_dir and --output_dir go together");
+  }
+  if (!fs::is_regular_file(model_path)) {
+    return Fail(absl::StrCat("model file '", model_path, "' does not exist"));
+  }
+  inferd::models::LoadOptions options;
+  options.device = std::make_shared<inferd::models::CpuDevice>(absl::GetFlag(FLAGS_threads));
+  const auto load_start = std::chrono::steady_clock::now();
+  auto model = Model::Load(model_path, options);
+  if (!model.ok()) return Fail(absl::StrCat("cannot load model: ", model.status().message()));
+  const auto& stats = (*model)->plan_stats();
+  std::fprintf(stderr,
+               "loaded %s in %.1f ms: %d nodes in file, %d planned (%d folded, %d batch norms "
+               "and %d activations fused)\n",
+               model_path.c_str(),
+               std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() -
+                                                         load_start).count(),
+               stats.nodes_in_file, stats.nodes_planned, stats.folded_constants,
+               stats.fused_batch_norms, stats.fused_activations);
+  if (test_data) return RunOnTestData(**model, input_dir, output_dir);
+  return Bench(**model, model_path, bench, batch, absl::GetFlag(FLAGS_warmup),
+               absl::GetFlag(FLAGS_json));
+}

@@ -1,0 +1,218 @@
+#include "models/model.h"
+
+#include <algorithm>
+#include <map>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/status_macros.h"
+#include "models/cpu/register_cpu_kernels.h"
+#include "models/onnx_import.h"
+#include "models/planner.h"
+
+namespace inferd::models {
+
+// Recycles intermediate buffers within a run and across runs: a released buffer goes back to
+// a size-sorted free list and serves the next allocation that fits. Not thread-safe: each
+// running request holds its own pool.
+class Model::BufferPool : public TensorAllocator {
+ public:
+  absl::StatusOr<Tensor> Allocate(DType dtype, Shape shape) override {
+    const int64_t n = NumElements(shape);
+    if (n >= 0 && IsSupportedDType(dtype)) {
+      const size_t bytes = static_cast<size_t>(n) * DTypeSize(dtype);
+      // Smallest free buffer that holds `bytes` without wasting more than half of it.
+      auto it = free_.lower_bound(bytes);
+      if (it != free_.end() && it->first <= 2 * bytes + Buffer::kAlignment) {
+        std::shared_ptr<Buffer> buffer = std::move(it->second);
+        free_.erase(it);
+        return Tensor::FromBuffer(dtype, std::move(shape), std::move(buffer));
+      }
+    }
+    return Tensor::Create(dtype, std::move(shape));
+  }
+
+  // Takes `t`'s buffer back if nothing else refers to it.
+  void Release(Tensor& t) {
+    std::shared_ptr<Buffer> buffer = t.buffer();
+    t = Tensor();
+    if (buffer != nullptr && buffer.use_count() == 1) {
+      free_.emplace(buffer->capacity(), std::move(buffer));
+    }
+  }
+
+ private:
+  std::multimap<size_t, std::shared_ptr<Buffer>> free_;
+};
+
+Model::~Model() = default;
+
+absl::StatusOr<std::unique_ptr<Model>> Model::Load(const std::filesystem::path& onnx_file,
+                                                   LoadOptions options) {
+  ASSIGN_OR_RETURN(Graph graph, ImportOnnxFile(onnx_file));
+  auto model = FromGraph(std::move(graph), std::move(options));
+  if (!model.ok()) {
+    return absl::Status(model.status().code(),
+                        absl::StrCat(onnx_file.string(), ": ", model.status().message()));
+  }
+  return model;
+}
+
+absl::StatusOr<std::unique_ptr<Model>> Model::FromGraph(Graph graph, LoadOptions options) {
+  std::unique_ptr<Model> model(new Model());
+  model->device_ = options.device ? options.device : std::make_shared<CpuDevice>();
+  const KernelRegistry& registry = CpuKernelRegistry();
+  PlanStats& stats = model->stats_;
+  stats.nodes_in_file = static_cast<int>(graph.nodes.size());
+
+  RETURN_IF_ERROR(SortTopologically(graph));
+  RETURN_IF_ERROR(CheckKernelsExist(graph, registry));
+  for (int id : graph.inputs) model->inputs_.push_back(*graph.values[id].info);
+  for (int id : graph.outputs) {
+    TensorInfo info = graph.values[id].info.value_or(TensorInfo{});
+    info.name = graph.values[id].name;
+    model->outputs_.push_back(info);
+  }
+  if (options.optimize) {
+    RETURN_IF_ERROR(FoldConstants(graph, registry, model->device_->pool(), stats));
+    FoldBatchNormIntoConv(graph, stats);
+    FuseActivations(graph, stats);
+  }
+  RemoveDeadNodes(graph);
+  stats.nodes_planned = static_cast<int>(graph.nodes.size());
+
+  model->graph_ = std::move(graph);
+  const Graph& g = model->graph_;
+  // Last step reading each value; values never read by a later step are released at once.
+  std::vector<int> last_use(g.values.size(), -1);
+  for (size_t s = 0; s < g.nodes.size(); ++s) {
+    for (int in : g.nodes[s].inputs) {
+      if (in != kNoValue) last_use[in] = static_cast<int>(s);
+    }
+  }
+  std::vector<bool> pinned(g.values.size(), false);  // graph inputs, outputs and constants
+  for (int id : g.inputs) pinned[id] = true;
+  for (int id : g.outputs) pinned[id] = true;
+  for (const auto& [id, t] : g.constants) pinned[id] = true;
+
+  for (size_t s = 0; s < g.nodes.size(); ++s) {
+    const Node& node = g.nodes[s];
+    KernelInfo info{node, {}};
+    for (int in : node.inputs) {
+      auto it = in == kNoValue ? g.constants.end() : g.constants.find(in);
+      info.constant_inputs.push_back(it == g.constants.end() ? nullptr : &it->second);
+    }
+    KernelFactory factory = registry.Find(node.domain, node.op_type, node.opset);
+    auto kernel = factory(info);
+    if (!kernel.ok()) {
+      return absl::Status(kernel.status().code(),
+                          absl::StrCat(node.Describe(), ": ", kernel.status().message()));
+    }
+    Step step{&node, *std::move(kernel), {}};
+    for (int out : node.outputs) {
+      if (out != kNoValue && !pinned[out] && last_use[out] < static_cast<int>(s)) {
+        step.release_after.push_back(out);  // produced but never read
+      }
+    }
+    for (int in : node.inputs) {
+      if (in != kNoValue && !pinned[in] && last_use[in] == static_cast<int>(s) &&
+          std::find(step.release_after.begin(), step.release_after.end(), in) ==
+              step.release_after.end()) {
+        step.release_after.push_back(in);
+      }
+    }
+    model->steps_.push_back(std::move(step));
+  }
+  return model;
+}
+
+absl::Status Model::ValidateInputs(const std::vector<Tensor>& inputs) const {
+  if (inputs.size() != inputs_.size()) {
+    return absl::InvalidArgumentError(absl::StrCat("the model takes ", inputs_.size(),
+                                                   " inputs but ", inputs.size(), " were given"));
+  }
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const TensorInfo& want = inputs_[i];
+    const Tensor& got = inputs[i];
+    if (got.dtype() != want.dtype) {
+      return absl::InvalidArgumentError(absl::StrCat("input '", want.name, "' expects type ",
+                                                     DTypeName(want.dtype), " but got ",
+                                                     DTypeName(got.dtype())));
+    }
+    if (got.num_elements() > 0 && got.raw_data() == nullptr) {
+      return absl::InvalidArgumentError(absl::StrCat("input '", want.name, "' has no data"));
+    }
+    if (!want.has_shape) continue;
+    bool match = want.dims.size() == got.shape().size();
+    for (size_t d = 0; match && d < want.dims.size(); ++d) {
+      match = want.dims[d] < 0 || want.dims[d] == got.shape()[d];
+    }
+    if (!match) {
+      std::vector<std::string> dims;
+      for (int64_t d : want.dims) dims.push_back(d < 0 ? "?" : std::to_string(d));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "input '", want.name, "' expects shape [", absl::StrJoin(dims, ","), "] but got ",
+          ShapeToString(got.shape())));
+    }
+  }
+  return absl::OkStatus();
+}
+
+std::unique_ptr<Model::BufferPool> Model::TakePool() const {
+  std::lock_guard<std::mutex> lock(pools_mu_);
+  if (idle_pools_.empty()) return std::make_unique<BufferPool>();
+  auto pool = std::move(idle_pools_.back());
+  idle_pools_.pop_back();
+  return pool;
+}
+
+void Model::ReturnPool(std::unique_ptr<BufferPool> pool) const {
+  std::lock_guard<std::mutex> lock(pools_mu_);
+  idle_pools_.push_back(std::move(pool));
+}
+
+absl::StatusOr<std::vector<Tensor>> Model::Run(const std::vector<Tensor>& inputs) const {
+  RETURN_IF_ERROR(ValidateInputs(inputs));
+  const Graph& g = graph_;
+  std::vector<Tensor> values(g.values.size());
+  for (const auto& [id, t] : g.constants) values[id] = t;
+  for (size_t i = 0; i < inputs.size(); ++i) values[g.inputs[i]] = inputs[i];
+
+  std::unique_ptr<BufferPool> pool = TakePool();
+  std::vector<const Tensor*> in_ptrs;
+  std::vector<Tensor> outs;
+  absl::Status status;
+  for (const Step& step : steps_) {
+    const Node& node = *step.node;
+    in_ptrs.clear();
+    for (int in : node.inputs) in_ptrs.push_back(in == kNoValue ? nullptr : &values[in]);
+    outs.assign(node.outputs.size(), Tensor());
+    KernelContext ctx(in_ptrs, &outs, pool.get(), &device_->pool());
+    status = step.kernel->Compute(ctx);
+    if (!status.ok()) {
+      status = absl::Status(status.code(), absl::StrCat(node.Describe(), ": ", status.message()));
+      break;
+    }
+    for (size_t o = 0; o < node.outputs.size(); ++o) {
+      if (node.outputs[o] != kNoValue) values[node.outputs[o]] = std::move(outs[o]);
+    }
+    for (int id : step.release_after) pool->Release(values[id]);
+  }
+  std::vector<Tensor> results;
+  if (status.ok()) {
+    for (int id : g.outputs) results.push_back(values[id]);
+  }
+  values.clear();
+  ReturnPool(std::move(pool));
+  RETURN_IF_ERROR(status);
+  for (size_t i = 0; i < results.size(); ++i) {
+    // An output that is a constant or an input (Identity, a folded graph) is copied so the
+    // caller owns it exclusively.
+    if (results[i].buffer() && results[i].buffer().use_count() > 1) {
+      ASSIGN_OR_RETURN(results[i], results[i].Clone());
+    }
+  }
+  return results;
+}
+
+}  // namespace inferd::models

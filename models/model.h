@@ -1,0 +1,80 @@
+// A loaded, planned model ready to run. Immutable after Load(); Run() is thread-safe and may be
+// called concurrently (each call has its own intermediate buffers).
+#ifndef INFERD_MODELS_MODEL_H_
+#define INFERD_MODELS_MODEL_H_
+
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "models/cpu/cpu_device.h"
+#include "models/graph.h"
+#include "models/kernel.h"
+
+namespace inferd::models {
+
+struct LoadOptions {
+  // The device whose thread pool kernels use; shared between models. Null: a new device with
+  // one thread per core.
+  std::shared_ptr<CpuDevice> device;
+  // Load-time graph rewrites (constant folding, BatchNormalization folding, activation fusion).
+  // Off only to compare against the unrewritten graph in tests.
+  bool optimize = true;
+};
+
+// Statistics of the load-time plan, for logs and tests.
+struct PlanStats {
+  int nodes_in_file = 0;
+  int nodes_planned = 0;   // kernels run per request
+  int folded_constants = 0;
+  int fused_batch_norms = 0;
+  int fused_activations = 0;
+};
+
+class Model {
+ public:
+  static absl::StatusOr<std::unique_ptr<Model>> Load(const std::filesystem::path& onnx_file,
+                                                     LoadOptions options = {});
+  // Plans an already imported graph (used by tests and the importer's callers).
+  static absl::StatusOr<std::unique_ptr<Model>> FromGraph(Graph graph, LoadOptions options = {});
+  ~Model();
+
+  // Runs the model on `inputs`, given in the order of inputs(). Validates count, dtype, rank and
+  // every fixed dimension; the error names the input and what was expected.
+  absl::StatusOr<std::vector<Tensor>> Run(const std::vector<Tensor>& inputs) const;
+
+  const std::vector<TensorInfo>& inputs() const { return inputs_; }
+  const std::vector<TensorInfo>& outputs() const { return outputs_; }
+  const PlanStats& plan_stats() const { return stats_; }
+  CpuDevice& device() const { return *device_; }
+
+ private:
+  struct Step {
+    const Node* node;
+    std::unique_ptr<Kernel> kernel;
+    std::vector<int> release_after;  // values whose last use is this step
+  };
+  class BufferPool;
+
+  Model() = default;
+  absl::Status ValidateInputs(const std::vector<Tensor>& inputs) const;
+  std::unique_ptr<BufferPool> TakePool() const;
+  void ReturnPool(std::unique_ptr<BufferPool> pool) const;
+
+  Graph graph_;
+  std::vector<Step> steps_;
+  std::vector<TensorInfo> inputs_;
+  std::vector<TensorInfo> outputs_;
+  PlanStats stats_;
+  std::shared_ptr<CpuDevice> device_;
+
+  mutable std::mutex pools_mu_;
+  mutable std::vector<std::unique_ptr<BufferPool>> idle_pools_;  // guarded by pools_mu_
+};
+
+}  // namespace inferd::models
+
+#endif  // INFERD_MODELS_MODEL_H_

@@ -1,0 +1,388 @@
+#include "models/onnx_import.h"
+
+#include <onnx/onnx_pb.h>
+
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+
+namespace inferd::models {
+namespace {
+
+namespace fs = std::filesystem;
+
+absl::StatusOr<std::string> ReadFile(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot open '", path.string(), "'"));
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  if (in.bad()) return absl::DataLossError(absl::StrCat("cannot read '", path.string(), "'"));
+  return ss.str();
+}
+
+// Copies `count` elements of a repeated field into the tensor, converting element type.
+template <typename T, typename Field>
+absl::Status CopyTyped(const Field& field, int64_t count, Tensor& t, const std::string& name) {
+  if (field.size() != count) {
+    return absl::InvalidArgumentError(absl::StrCat("tensor '", name, "' has ", field.size(),
+                                                   " values but its shape needs ", count));
+  }
+  T* out = t.data<T>();
+  for (int64_t i = 0; i < count; ++i) out[i] = static_cast<T>(field.Get(static_cast<int>(i)));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> ReadExternalData(const onnx::TensorProto& proto, const fs::path& base,
+                                             size_t expected_bytes) {
+  std::string location;
+  int64_t offset = 0;
+  int64_t length = -1;
+  for (const auto& kv : proto.external_data()) {
+    if (kv.key() == "location") location = kv.value();
+    if (kv.key() == "offset" || kv.key() == "length") {
+      char* end = nullptr;
+      const long long v = std::strtoll(kv.value().c_str(), &end, 10);
+      if (end == kv.value().c_str() || *end != '\0' || v < 0) {
+        return absl::InvalidArgumentError(absl::StrCat("tensor '", proto.name(), "' has invalid ",
+                                                       kv.key(), " '", kv.value(), "'"));
+      }
+      (kv.key() == "offset" ? offset : length) = v;
+    }
+  }
+  if (base.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("tensor '", proto.name(), "' uses external data, which needs a model file"));
+  }
+  const fs::path rel(location);
+  if (location.empty() || rel.is_absolute() || location.find("..") != std::string::npos) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "tensor '", proto.name(), "' has an invalid external data location '", location, "'"));
+  }
+  const fs::path file = base / rel;
+  std::ifstream in(file, std::ios::binary);
+  if (!in) {
+    return absl::NotFoundError(absl::StrCat("external data file '", file.string(),
+                                            "' of tensor '", proto.name(), "' cannot be opened"));
+  }
+  in.seekg(0, std::ios::end);
+  const int64_t file_size = in.tellg();
+  if (length < 0) length = static_cast<int64_t>(expected_bytes);
+  if (static_cast<size_t>(length) != expected_bytes || offset + length > file_size) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "external data of tensor '", proto.name(), "' is ", length, " bytes at offset ", offset,
+        " in a file of ", file_size, " bytes; the tensor needs ", expected_bytes));
+  }
+  std::string data(static_cast<size_t>(length), '\0');
+  in.seekg(offset);
+  in.read(data.data(), length);
+  if (!in) return absl::DataLossError(absl::StrCat("cannot read '", file.string(), "'"));
+  return data;
+}
+
+absl::StatusOr<Attribute> ConvertAttribute(const onnx::AttributeProto& a, const fs::path& base) {
+  Attribute out;
+  switch (a.type()) {
+    case onnx::AttributeProto::FLOAT:
+      out.type = Attribute::Type::kFloat;
+      out.f = a.f();
+      break;
+    case onnx::AttributeProto::INT:
+      out.type = Attribute::Type::kInt;
+      out.i = a.i();
+      break;
+    case onnx::AttributeProto::STRING:
+      out.type = Attribute::Type::kString;
+      out.s = a.s();
+      break;
+    case onnx::AttributeProto::TENSOR: {
+      out.type = Attribute::Type::kTensor;
+      ASSIGN_OR_RETURN(out.t, TensorFromOnnx(a.t(), base));
+      break;
+    }
+    case onnx::AttributeProto::FLOATS:
+      out.type = Attribute::Type::kFloats;
+      out.floats.assign(a.floats().begin(), a.floats().end());
+      break;
+    case onnx::AttributeProto::INTS:
+      out.type = Attribute::Type::kInts;
+      out.ints.assign(a.ints().begin(), a.ints().end());
+      break;
+    case onnx::AttributeProto::STRINGS:
+      out.type = Attribute::Type::kStrings;
+      out.strings.assign(a.strings().begin(), a.strings().end());
+      break;
+    default:
+      out.type = Attribute::Type::kOther;  // graphs, sparse tensors: no supported op uses them
+      break;
+  }
+  return out;
+}
+
+absl::StatusOr<TensorInfo> ConvertValueInfo(const onnx::ValueInfoProto& v) {
+  TensorInfo info;
+  info.name = v.name();
+  if (!v.type().has_tensor_type()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("value '", v.name(), "' is not a tensor (sequence, map and optional "
+                                          "values are not supported)"));
+  }
+  const auto& tt = v.type().tensor_type();
+  info.dtype = DTypeFromOnnx(tt.elem_type());
+  if (tt.has_shape()) {
+    info.has_shape = true;
+    for (const auto& d : tt.shape().dim()) {
+      info.dims.push_back(d.has_dim_value() && d.dim_value() >= 0 ? d.dim_value() : -1);
+    }
+  }
+  return info;
+}
+
+}  // namespace
+
+absl::StatusOr<Tensor> TensorFromOnnx(const onnx::TensorProto& proto, const fs::path& base_dir) {
+  const DType dtype = DTypeFromOnnx(proto.data_type());
+  if (!IsSupportedDType(dtype)) {
+    return absl::InvalidArgumentError(absl::StrCat("tensor '", proto.name(), "' has type ",
+                                                   DTypeName(dtype), ", which is not supported"));
+  }
+  Shape shape(proto.dims().begin(), proto.dims().end());
+  for (int64_t d : shape) {
+    if (d < 0) {
+      return absl::InvalidArgumentError(absl::StrCat("tensor '", proto.name(),
+                                                     "' has a negative dimension in ",
+                                                     ShapeToString(shape)));
+    }
+  }
+  const int64_t count = NumElements(shape);
+  if (count < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("tensor '", proto.name(), "' has an overflowing shape"));
+  }
+  const size_t elem = DTypeSize(dtype);
+  const size_t bytes = static_cast<size_t>(count) * elem;
+
+  const bool external = proto.data_location() == onnx::TensorProto::EXTERNAL;
+  std::string external_bytes;
+  const std::string* raw = nullptr;
+  if (external) {
+    ASSIGN_OR_RETURN(external_bytes, ReadExternalData(proto, base_dir, bytes));
+    raw = &external_bytes;
+  } else if (proto.has_raw_data()) {
+    raw = &proto.raw_data();
+  }
+  if (raw != nullptr && raw->size() != bytes) {
+    return absl::InvalidArgumentError(absl::StrCat("tensor '", proto.name(), "' has ", raw->size(),
+                                                   " bytes of data but its shape ",
+                                                   ShapeToString(shape), " of ", DTypeName(dtype),
+                                                   " needs ", bytes));
+  }
+  ASSIGN_OR_RETURN(Tensor t, Tensor::Create(dtype, shape));
+  if (raw != nullptr) {
+    if (bytes > 0) std::memcpy(t.raw_data(), raw->data(), bytes);
+    return t;
+  }
+  const std::string& name = proto.name();
+  switch (dtype) {
+    case DType::kFloat32:
+      RETURN_IF_ERROR(CopyTyped<float>(proto.float_data(), count, t, name));
+      break;
+    case DType::kFloat64:
+      RETURN_IF_ERROR(CopyTyped<double>(proto.double_data(), count, t, name));
+      break;
+    case DType::kInt64:
+      RETURN_IF_ERROR(CopyTyped<int64_t>(proto.int64_data(), count, t, name));
+      break;
+    case DType::kUInt32:
+      RETURN_IF_ERROR(CopyTyped<uint32_t>(proto.uint64_data(), count, t, name));
+      break;
+    case DType::kUInt64:
+      RETURN_IF_ERROR(CopyTyped<uint64_t>(proto.uint64_data(), count, t, name));
+      break;
+    case DType::kInt32:
+      RETURN_IF_ERROR(CopyTyped<int32_t>(proto.int32_data(), count, t, name));
+      break;
+    case DType::kInt16:
+      RETURN_IF_ERROR(CopyTyped<int16_t>(proto.int32_data(), count, t, name));
+      break;
+    case DType::kInt8:
+      RETURN_IF_ERROR(CopyTyped<int8_t>(proto.int32_data(), count, t, name));
+      break;
+    case DType::kUInt16:
+      RETURN_IF_ERROR(CopyTyped<uint16_t>(proto.int32_data(), count, t, name));
+      break;
+    case DType::kUInt8:
+      RETURN_IF_ERROR(CopyTyped<uint8_t>(proto.int32_data(), count, t, name));
+      break;
+    case DType::kBool:
+      RETURN_IF_ERROR(CopyTyped<bool>(proto.int32_data(), count, t, name));
+      break;
+    case DType::kFloat16: {
+      // float16 values travel as their bit patterns in int32_data.
+      RETURN_IF_ERROR(CopyTyped<uint16_t>(proto.int32_data(), count, t, name));
+      break;
+    }
+    default:
+      return absl::InvalidArgumentError(absl::StrCat("tensor '", name, "' has no data"));
+  }
+  return t;
+}
+
+void TensorToOnnx(const Tensor& tensor, const std::string& name, onnx::TensorProto* proto) {
+  proto->Clear();
+  proto->set_name(name);
+  proto->set_data_type(static_cast<int>(tensor.dtype()));
+  for (int64_t d : tensor.shape()) proto->add_dims(d);
+  proto->set_raw_data(tensor.raw_data(), tensor.byte_size());
+}
+
+absl::StatusOr<Tensor> ReadTensorFile(const fs::path& path) {
+  ASSIGN_OR_RETURN(std::string bytes, ReadFile(path));
+  onnx::TensorProto proto;
+  if (!proto.ParseFromString(bytes)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("'", path.string(), "' is not a serialized TensorProto"));
+  }
+  return TensorFromOnnx(proto, path.parent_path());
+}
+
+absl::Status WriteTensorFile(const Tensor& tensor, const std::string& name, const fs::path& path) {
+  onnx::TensorProto proto;
+  TensorToOnnx(tensor, name, &proto);
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  if (!out || !proto.SerializeToOstream(&out)) {
+    return absl::PermissionDeniedError(absl::StrCat("cannot write '", path.string(), "'"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Graph> ImportOnnxFile(const fs::path& path) {
+  ASSIGN_OR_RETURN(std::string bytes, ReadFile(path));
+  auto graph = ImportOnnxBytes(bytes, path.parent_path().empty() ? fs::path(".")
+                                                                  : path.parent_path());
+  if (!graph.ok()) {
+    return absl::Status(graph.status().code(),
+                        absl::StrCat(path.string(), ": ", graph.status().message()));
+  }
+  return graph;
+}
+
+absl::StatusOr<Graph> ImportOnnxBytes(const std::string& bytes, const fs::path& base_dir) {
+  onnx::ModelProto model;
+  if (bytes.empty() || !model.ParseFromString(bytes)) {
+    return absl::InvalidArgumentError(
+        "not a valid ONNX model: the file does not parse as a ModelProto (truncated or corrupt)");
+  }
+  return ImportOnnxModel(model, base_dir);
+}
+
+absl::StatusOr<Graph> ImportOnnxModel(const onnx::ModelProto& model, const fs::path& base_dir) {
+  if (!model.has_graph()) {
+    return absl::InvalidArgumentError("not a valid ONNX model: it has no graph");
+  }
+  int64_t opset = -1;
+  for (const auto& o : model.opset_import()) {
+    if (o.domain().empty() || o.domain() == "ai.onnx") opset = o.version();
+  }
+  if (opset < 0) {
+    // IR version 3+ must declare the opset; older files meant opset 1.
+    opset = model.opset_import_size() == 0 && model.ir_version() < 3 ? 1 : -1;
+    if (opset < 0) return absl::InvalidArgumentError("the model declares no ai.onnx opset");
+  }
+  const onnx::GraphProto& g = model.graph();
+  Graph graph;
+  std::map<std::string, int> ids;
+  auto id_of = [&](const std::string& name) {
+    auto it = ids.find(name);
+    if (it != ids.end()) return it->second;
+    const int id = graph.AddValue(name);
+    ids.emplace(name, id);
+    return id;
+  };
+
+  for (const auto& init : g.initializer()) {
+    if (init.name().empty()) return absl::InvalidArgumentError("an initializer has no name");
+    ASSIGN_OR_RETURN(Tensor t, TensorFromOnnx(init, base_dir));
+    graph.constants[id_of(init.name())] = std::move(t);
+  }
+  for (const auto& in : g.input()) {
+    const int id = id_of(in.name());
+    if (graph.constants.count(id)) continue;  // an initializer listed as an input: a constant
+    ASSIGN_OR_RETURN(TensorInfo info, ConvertValueInfo(in));
+    if (!IsSupportedDType(info.dtype)) {
+      return absl::InvalidArgumentError(absl::StrCat("graph input '", in.name(), "' has type ",
+                                                     DTypeName(info.dtype),
+                                                     ", which is not supported"));
+    }
+    graph.values[id].info = info;
+    graph.inputs.push_back(id);
+  }
+  std::vector<bool> produced(graph.values.size(), false);
+  for (const auto& node : g.node()) {
+    Node n;
+    n.name = node.name();
+    n.op_type = node.op_type();
+    n.domain = node.domain();
+    n.opset = opset;
+    if (!n.domain.empty() && n.domain != "ai.onnx") {
+      n.opset = 0;
+      for (const auto& o : model.opset_import()) {
+        if (o.domain() == n.domain) n.opset = o.version();
+      }
+    }
+    for (const auto& name : node.input()) n.inputs.push_back(name.empty() ? kNoValue : id_of(name));
+    for (const auto& name : node.output()) {
+      n.outputs.push_back(name.empty() ? kNoValue : id_of(name));
+    }
+    for (const auto& a : node.attribute()) {
+      auto attr = ConvertAttribute(a, base_dir);
+      if (!attr.ok()) {
+        return absl::InvalidArgumentError(absl::StrCat(n.Describe(), ": attribute '", a.name(),
+                                                       "': ", attr.status().message()));
+      }
+      n.attrs.Set(a.name(), *std::move(attr));
+    }
+    graph.nodes.push_back(std::move(n));
+  }
+  produced.assign(graph.values.size(), false);
+  for (int id : graph.inputs) produced[id] = true;
+  for (const auto& [id, t] : graph.constants) produced[id] = true;
+  for (const Node& n : graph.nodes) {
+    for (int out : n.outputs) {
+      if (out == kNoValue) continue;
+      if (produced[out]) {
+        return absl::InvalidArgumentError(absl::StrCat("value '", graph.values[out].name,
+                                                       "' is produced twice (by ", n.Describe(),
+                                                       " and another node or input)"));
+      }
+      produced[out] = true;
+    }
+  }
+  for (const Node& n : graph.nodes) {
+    for (int in : n.inputs) {
+      if (in != kNoValue && !produced[in]) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "input '", graph.values[in].name, "' of ", n.Describe(),
+            " is not a graph input, an initializer or the output of any node "
+            "(missing initializer?)"));
+      }
+    }
+  }
+  for (const auto& out : g.output()) {
+    auto it = ids.find(out.name());
+    if (it == ids.end() || !produced[it->second]) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("graph output '", out.name(), "' is not produced by any node"));
+    }
+    auto info = ConvertValueInfo(out);
+    if (info.ok()) graph.values[it->second].info = *info;
+    graph.outputs.push_back(it->second);
+  }
+  if (graph.outputs.empty()) return absl::InvalidArgumentError("the graph has no outputs");
+  return graph;
+}
+
+}  // namespace inferd::models

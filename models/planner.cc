@@ -1,0 +1,294 @@
+#include "models/planner.h"
+
+#include <cmath>
+#include <deque>
+#include <limits>
+
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+
+namespace inferd::models {
+namespace {
+
+// The index of the single node reading `value`, or -1.
+int SoleConsumer(const Graph& graph, int value) {
+  int found = -1;
+  for (size_t i = 0; i < graph.nodes.size(); ++i) {
+    for (int in : graph.nodes[i].inputs) {
+      if (in == value) {
+        if (found >= 0 && found != static_cast<int>(i)) return -1;
+        found = static_cast<int>(i);
+      }
+    }
+  }
+  for (int out : graph.outputs) {
+    if (out == value) return -1;
+  }
+  return found;
+}
+
+bool IsDefaultDomain(const Node& n) { return n.domain.empty() || n.domain == "ai.onnx"; }
+
+const Tensor* ConstantOf(const Graph& graph, int value) {
+  if (value == kNoValue) return nullptr;
+  auto it = graph.constants.find(value);
+  return it == graph.constants.end() ? nullptr : &it->second;
+}
+
+class PlainAllocator : public TensorAllocator {
+ public:
+  absl::StatusOr<Tensor> Allocate(DType dtype, Shape shape) override {
+    return Tensor::Create(dtype, std::move(shape));
+  }
+};
+
+}  // namespace
+
+absl::Status SortTopologically(Graph& graph) {
+  const size_t n = graph.nodes.size();
+  std::vector<int> producer(graph.values.size(), -1);
+  for (size_t i = 0; i < n; ++i) {
+    for (int out : graph.nodes[i].outputs) {
+      if (out != kNoValue) producer[out] = static_cast<int>(i);
+    }
+  }
+  std::vector<int> pending(n, 0);
+  std::vector<std::vector<int>> consumers(n);
+  for (size_t i = 0; i < n; ++i) {
+    for (int in : graph.nodes[i].inputs) {
+      if (in == kNoValue || producer[in] < 0) continue;
+      ++pending[i];
+      consumers[producer[in]].push_back(static_cast<int>(i));
+    }
+  }
+  std::deque<int> ready;
+  for (size_t i = 0; i < n; ++i) {
+    if (pending[i] == 0) ready.push_back(static_cast<int>(i));
+  }
+  std::vector<int> order;
+  while (!ready.empty()) {
+    const int i = ready.front();
+    ready.pop_front();
+    order.push_back(i);
+    for (int c : consumers[i]) {
+      if (--pending[c] == 0) ready.push_back(c);
+    }
+  }
+  if (order.size() != n) {
+    for (size_t i = 0; i < n; ++i) {
+      if (pending[i] > 0) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "the graph has a cycle through ", graph.nodes[i].Describe()));
+      }
+    }
+  }
+  std::vector<Node> sorted;
+  sorted.reserve(n);
+  for (int i : order) sorted.push_back(std::move(graph.nodes[i]));
+  graph.nodes = std::move(sorted);
+  return absl::OkStatus();
+}
+
+absl::Status CheckKernelsExist(const Graph& graph, const KernelRegistry& registry) {
+  for (const Node& n : graph.nodes) {
+    if (registry.Find(n.domain, n.op_type, n.opset) != nullptr) continue;
+    if (IsDefaultDomain(n) && n.opset < kMinOpset) {
+      return absl::UnimplementedError(absl::StrCat(
+          n.Describe(), ": opset ", n.opset, " is older than the oldest supported opset (",
+          kMinOpset, ")"));
+    }
+    if (IsDefaultDomain(n) && n.opset > kMaxOpset) {
+      return absl::UnimplementedError(absl::StrCat(
+          n.Describe(), ": opset ", n.opset, " is newer than the newest supported opset (",
+          kMaxOpset, ")"));
+    }
+    return absl::UnimplementedError(absl::StrCat(
+        n.Describe(), ": operator ", n.domain.empty() ? "" : n.domain + ".", n.op_type,
+        " is not supported at opset ", n.opset));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status FoldConstants(Graph& graph, const KernelRegistry& registry, ThreadPool& pool,
+                           PlanStats& stats) {
+  PlainAllocator allocator;
+  std::vector<Node> kept;
+  for (Node& n : graph.nodes) {
+    bool all_constant = true;
+    std::vector<const Tensor*> inputs;
+    for (int in : n.inputs) {
+      const Tensor* c = ConstantOf(graph, in);
+      if (in != kNoValue && c == nullptr) all_constant = false;
+      inputs.push_back(c);
+    }
+    KernelFactory factory = registry.Find(n.domain, n.op_type, n.opset);
+    if (!all_constant || factory == nullptr) {
+      kept.push_back(std::move(n));
+      continue;
+    }
+    KernelInfo info{n, inputs};
+    auto kernel = factory(info);
+    if (!kernel.ok()) {
+      return absl::Status(kernel.status().code(),
+                          absl::StrCat(n.Describe(), ": ", kernel.status().message()));
+    }
+    std::vector<Tensor> outputs(n.outputs.size());
+    KernelContext ctx(inputs, &outputs, &allocator, &pool);
+    absl::Status s = (*kernel)->Compute(ctx);
+    if (!s.ok()) {
+      return absl::Status(s.code(), absl::StrCat(n.Describe(), ": ", s.message()));
+    }
+    for (size_t i = 0; i < n.outputs.size(); ++i) {
+      if (n.outputs[i] != kNoValue) graph.constants[n.outputs[i]] = std::move(outputs[i]);
+    }
+    ++stats.folded_constants;
+  }
+  graph.nodes = std::move(kept);
+  return absl::OkStatus();
+}
+
+void FoldBatchNormIntoConv(Graph& graph, PlanStats& stats) {
+  std::vector<bool> removed(graph.nodes.size(), false);
+  for (size_t i = 0; i < graph.nodes.size(); ++i) {
+    Node& conv = graph.nodes[i];
+    if (conv.op_type != "Conv" || !IsDefaultDomain(conv) || conv.outputs.size() != 1) continue;
+    const int bn_index = SoleConsumer(graph, conv.outputs[0]);
+    if (bn_index < 0) continue;
+    Node& bn = graph.nodes[bn_index];
+    if (bn.op_type != "BatchNormalization" || bn.inputs.size() != 5 || bn.inputs[0] != conv.outputs[0]) {
+      continue;
+    }
+    if (bn.attrs.GetInt("training_mode", 0).value_or(1) != 0) continue;
+    if (bn.outputs.size() > 1 && bn.outputs[1] != kNoValue) continue;
+    const Tensor* w = ConstantOf(graph, conv.inputs.size() > 1 ? conv.inputs[1] : kNoValue);
+    const Tensor* b = ConstantOf(graph, conv.inputs.size() > 2 ? conv.inputs[2] : kNoValue);
+    const Tensor* scale = ConstantOf(graph, bn.inputs[1]);
+    const Tensor* shift = ConstantOf(graph, bn.inputs[2]);
+    const Tensor* mean = ConstantOf(graph, bn.inputs[3]);
+    const Tensor* var = ConstantOf(graph, bn.inputs[4]);
+    if (!w || !scale || !shift || !mean || !var || w->dtype() != DType::kFloat32 || w->rank() < 3) {
+      continue;
+    }
+    const int64_t cout = w->dim(0);
+    bool ok = (b == nullptr || (b->dtype() == DType::kFloat32 && b->num_elements() == cout));
+    for (const Tensor* t : {scale, shift, mean, var}) {
+      ok = ok && t->dtype() == DType::kFloat32 && t->num_elements() == cout;
+    }
+    if (!ok) continue;
+    const float eps = bn.attrs.GetFloat("epsilon", 1e-5f).value_or(1e-5f);
+    auto new_w = w->Clone();
+    auto new_b = Tensor::Create(DType::kFloat32, {cout});
+    if (!new_w.ok() || !new_b.ok()) continue;
+    const int64_t per_out = w->num_elements() / cout;
+    for (int64_t c = 0; c < cout; ++c) {
+      const float s = scale->data<float>()[c] / std::sqrt(var->data<float>()[c] + eps);
+      float* row = new_w->data<float>() + c * per_out;
+      for (int64_t k = 0; k < per_out; ++k) row[k] *= s;
+      const float bias = b ? b->data<float>()[c] : 0.0f;
+      new_b->data<float>()[c] = (bias - mean->data<float>()[c]) * s + shift->data<float>()[c];
+    }
+    const int w_id = graph.AddValue(conv.name + "/bn_folded_weight");
+    const int b_id = graph.AddValue(conv.name + "/bn_folded_bias");
+    graph.constants[w_id] = *std::move(new_w);
+    graph.constants[b_id] = *std::move(new_b);
+    Node& conv_again = graph.nodes[i];  // AddValue does not touch nodes; reference still valid
+    conv_again.inputs.resize(3);
+    conv_again.inputs[1] = w_id;
+    conv_again.inputs[2] = b_id;
+    conv_again.outputs[0] = graph.nodes[bn_index].outputs[0];
+    removed[bn_index] = true;
+    ++stats.fused_batch_norms;
+  }
+  std::vector<Node> kept;
+  for (size_t i = 0; i < graph.nodes.size(); ++i) {
+    if (!removed[i]) kept.push_back(std::move(graph.nodes[i]));
+  }
+  graph.nodes = std::move(kept);
+}
+
+void FuseActivations(Graph& graph, PlanStats& stats) {
+  std::vector<bool> removed(graph.nodes.size(), false);
+  for (size_t i = 0; i < graph.nodes.size(); ++i) {
+    Node& producer = graph.nodes[i];
+    if (!IsDefaultDomain(producer) || producer.outputs.size() != 1 ||
+        producer.attrs.Has(kFusedActivation)) {
+      continue;
+    }
+    if (producer.op_type != "Conv" && producer.op_type != "Add") continue;
+    const int act_index = SoleConsumer(graph, producer.outputs[0]);
+    if (act_index < 0 || removed[act_index]) continue;
+    const Node& act = graph.nodes[act_index];
+    if (!IsDefaultDomain(act) || act.inputs.empty() || act.inputs[0] != producer.outputs[0]) {
+      continue;
+    }
+    float lo = -std::numeric_limits<float>::infinity();
+    float hi = std::numeric_limits<float>::infinity();
+    if (act.op_type == "Relu") {
+      lo = 0.0f;
+    } else if (act.op_type == "Clip") {
+      if (act.opset < 11) {
+        lo = act.attrs.GetFloat("min", lo).value_or(lo);
+        hi = act.attrs.GetFloat("max", hi).value_or(hi);
+      } else {
+        bool bounds_constant = true;
+        for (size_t k = 1; k < act.inputs.size() && k <= 2; ++k) {
+          if (act.inputs[k] == kNoValue) continue;
+          const Tensor* c = ConstantOf(graph, act.inputs[k]);
+          if (c == nullptr || c->num_elements() != 1 || c->dtype() != DType::kFloat32) {
+            bounds_constant = false;
+            break;
+          }
+          (k == 1 ? lo : hi) = c->data<float>()[0];
+        }
+        if (!bounds_constant) continue;
+      }
+    } else {
+      continue;
+    }
+    Attribute kind;
+    kind.type = Attribute::Type::kString;
+    kind.s = "Clip";
+    producer.attrs.Set(kFusedActivation, kind);
+    Attribute min_attr;
+    min_attr.type = Attribute::Type::kFloat;
+    min_attr.f = lo;
+    producer.attrs.Set(kFusedClipMin, min_attr);
+    Attribute max_attr = min_attr;
+    max_attr.f = hi;
+    producer.attrs.Set(kFusedClipMax, max_attr);
+    producer.outputs[0] = act.outputs[0];
+    removed[act_index] = true;
+    ++stats.fused_activations;
+  }
+  std::vector<Node> kept;
+  for (size_t i = 0; i < graph.nodes.size(); ++i) {
+    if (!removed[i]) kept.push_back(std::move(graph.nodes[i]));
+  }
+  graph.nodes = std::move(kept);
+}
+
+void RemoveDeadNodes(Graph& graph) {
+  std::vector<bool> needed(graph.values.size(), false);
+  for (int out : graph.outputs) needed[out] = true;
+  std::vector<bool> keep(graph.nodes.size(), false);
+  for (size_t k = graph.nodes.size(); k-- > 0;) {
+    const Node& n = graph.nodes[k];
+    for (int out : n.outputs) {
+      if (out != kNoValue && needed[out]) keep[k] = true;
+    }
+    if (!keep[k]) continue;
+    for (int in : n.inputs) {
+      if (in != kNoValue) needed[in] = true;
+    }
+  }
+  std::vector<Node> kept;
+  for (size_t k = 0; k < graph.nodes.size(); ++k) {
+    if (keep[k]) kept.push_back(std::move(graph.nodes[k]));
+  }
+  graph.nodes = std::move(kept);
+  for (auto it = graph.constants.begin(); it != graph.constants.end();) {
+    it = needed[it->first] ? std::next(it) : graph.constants.erase(it);
+  }
+}
+
+}  // namespace inferd::models

@@ -1,0 +1,41 @@
+// Load-time graph planning: ordering, validation against a kernel registry, and rewrites that
+// make the per-request plan cheaper. Every function leaves the graph's meaning unchanged.
+#ifndef INFERD_MODELS_PLANNER_H_
+#define INFERD_MODELS_PLANNER_H_
+
+#include "absl/status/status.h"
+#include "models/graph.h"
+#include "models/kernel.h"
+#include "models/model.h"
+
+namespace inferd::models {
+
+// Reorders graph.nodes topologically. Fails on a cycle, naming a node in it.
+absl::Status SortTopologically(Graph& graph);
+
+// Fails, naming the node, op and opset, if any node has no kernel in `registry`.
+absl::Status CheckKernelsExist(const Graph& graph, const KernelRegistry& registry);
+
+// Evaluates nodes whose inputs are all constants (Constant nodes, weight transforms, shape
+// arithmetic on constants) and replaces them by their values.
+absl::Status FoldConstants(Graph& graph, const KernelRegistry& registry, ThreadPool& pool,
+                           PlanStats& stats);
+
+// Folds an inference-mode BatchNormalization into the Conv that feeds it (constant weights,
+// the Conv output used only by the BatchNormalization).
+void FoldBatchNormIntoConv(Graph& graph, PlanStats& stats);
+
+// Fuses Relu and Clip (constant bounds) into the preceding Conv, Gemm or Add, recorded as the
+// node attribute kFusedActivation (and kFusedClipMin/Max).
+void FuseActivations(Graph& graph, PlanStats& stats);
+
+// Drops nodes none of whose outputs are needed for the graph outputs.
+void RemoveDeadNodes(Graph& graph);
+
+inline constexpr char kFusedActivation[] = "inferd.activation";
+inline constexpr char kFusedClipMin[] = "inferd.clip_min";
+inline constexpr char kFusedClipMax[] = "inferd.clip_max";
+
+}  // namespace inferd::models
+
+#endif  // INFERD_MODELS_PLANNER_H_
