@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <map>
 #include <random>
 #include <string>
 #include <vector>
@@ -27,6 +28,7 @@ ABSL_FLAG(int, bench, 0, "Benchmark: number of timed runs on random inputs.");
 ABSL_FLAG(int, batch, 1, "Benchmark: batch size substituted for dynamic leading dimensions.");
 ABSL_FLAG(int, warmup, 2, "Benchmark: untimed runs before the timed ones.");
 ABSL_FLAG(int, threads, 0, "Intra-op threads (0: one per core).");
+ABSL_FLAG(bool, profile, false, "Benchmark: print time per operator type (stderr).");
 ABSL_FLAG(bool, json, false, "Benchmark: print one JSON line instead of text.");
 
 namespace fs = std::filesystem;
@@ -109,14 +111,34 @@ int Bench(const Model& model, const std::string& model_path, int runs, int batch
     if (!out.ok()) return Fail(std::string(out.status().message()));
   }
   std::vector<double> ms;
+  std::map<std::string, std::pair<double, int>> per_op;  // total us, nodes
   for (int i = 0; i < runs; ++i) {
+    inferd::models::RunProfile profile;
     const auto start = std::chrono::steady_clock::now();
-    auto out = model.Run(*inputs);
+    auto out = model.Run(*inputs, absl::GetFlag(FLAGS_profile) ? &profile : nullptr);
+    for (const auto& e : profile.entries) {
+      per_op[e.op_type].first += e.microseconds / runs;
+      if (i == 0) ++per_op[e.op_type].second;
+    }
     const auto end = std::chrono::steady_clock::now();
     if (!out.ok()) return Fail(std::string(out.status().message()));
     ms.push_back(std::chrono::duration<double, std::milli>(end - start).count());
   }
   std::sort(ms.begin(), ms.end());
+  if (!per_op.empty()) {
+    std::vector<std::pair<double, std::string>> rows;
+    double total = 0;
+    for (const auto& [op, v] : per_op) {
+      rows.push_back({v.first, op});
+      total += v.first;
+    }
+    std::sort(rows.rbegin(), rows.rend());
+    std::fprintf(stderr, "%-22s %6s %10s %6s\n", "op", "nodes", "ms/run", "share");
+    for (const auto& [us, op] : rows) {
+      std::fprintf(stderr, "%-22s %6d %10.3f %5.1f%%\n", op.c_str(), per_op[op].second,
+                   us / 1000, 100 * us / total);
+    }
+  }
   const double median = Percentile(ms, 0.5), p90 = Percentile(ms, 0.9);
   const double items = batch * 1000.0 / median;
   const int threads = model.device().num_threads();

@@ -1,6 +1,7 @@
 #include "models/model.h"
 
 #include <algorithm>
+#include <chrono>
 #include <map>
 
 #include "absl/strings/str_cat.h"
@@ -171,7 +172,8 @@ void Model::ReturnPool(std::unique_ptr<BufferPool> pool) const {
   idle_pools_.push_back(std::move(pool));
 }
 
-absl::StatusOr<std::vector<Tensor>> Model::Run(const std::vector<Tensor>& inputs) const {
+absl::StatusOr<std::vector<Tensor>> Model::Run(const std::vector<Tensor>& inputs,
+                                               RunProfile* profile) const {
   RETURN_IF_ERROR(ValidateInputs(inputs));
   const Graph& g = graph_;
   std::vector<Tensor> values(g.values.size());
@@ -188,7 +190,15 @@ absl::StatusOr<std::vector<Tensor>> Model::Run(const std::vector<Tensor>& inputs
     for (int in : node.inputs) in_ptrs.push_back(in == kNoValue ? nullptr : &values[in]);
     outs.assign(node.outputs.size(), Tensor());
     KernelContext ctx(in_ptrs, &outs, pool.get(), &device_->pool());
+    const auto start = profile ? std::chrono::steady_clock::now()
+                               : std::chrono::steady_clock::time_point();
     status = step.kernel->Compute(ctx);
+    if (profile) {
+      profile->entries.push_back(
+          {node.op_type, node.name,
+           std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start)
+               .count()});
+    }
     if (!status.ok()) {
       status = absl::Status(status.code(), absl::StrCat(node.Describe(), ": ", status.message()));
       break;

@@ -34,6 +34,16 @@ struct PlanStats {
   int fused_activations = 0;
 };
 
+// Per-node wall time of one Run(), for profiling.
+struct RunProfile {
+  struct Entry {
+    std::string op_type;
+    std::string node_name;
+    double microseconds = 0;
+  };
+  std::vector<Entry> entries;  // in execution order
+};
+
 class Model {
  public:
   static absl::StatusOr<std::unique_ptr<Model>> Load(const std::filesystem::path& onnx_file,
@@ -44,7 +54,9 @@ class Model {
 
   // Runs the model on `inputs`, given in the order of inputs(). Validates count, dtype, rank and
   // every fixed dimension; the error names the input and what was expected.
-  absl::StatusOr<std::vector<Tensor>> Run(const std::vector<Tensor>& inputs) const;
+  // If `profile` is not null, it receives each node's time.
+  absl::StatusOr<std::vector<Tensor>> Run(const std::vector<Tensor>& inputs,
+                                          RunProfile* profile = nullptr) const;
 
   const std::vector<TensorInfo>& inputs() const { return inputs_; }
   const std::vector<TensorInfo>& outputs() const { return outputs_; }

@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "common/status_macros.h"
-#include "models/cpu/gemm.h"
+#include "models/cpu/sgemm.h"
 #include "models/cpu/kernel_util.h"
 #include "models/cpu/kernels.h"
 #include "models/cpu/window.h"
@@ -17,27 +17,24 @@
 namespace inferd::models::cpu {
 namespace {
 
-// Column-block budget: K x block floats of im2col output stay within this many bytes (L2).
-constexpr int64_t kColumnBlockBytes = 256 * 1024;
+// Output columns per task: a multiple of the GEMM panel width.
+constexpr int64_t kColumnBlock = 256;
 
-float* Scratch(size_t floats) {
-  thread_local std::vector<float> buffer;
-  if (buffer.size() < floats) buffer.resize(floats);
-  return buffer.data();
-}
-
-// Writes rows [c, kd, kh, kw] x columns [p0, p1) of the im2col matrix of one image/group.
-void Im2Col(const float* x, const WindowGeometry& g, int64_t channels, int64_t p0, int64_t p1,
-            float* col) {
+// Writes rows [c, kd, kh, kw] x columns [p0, p1) of the im2col matrix of one image/group
+// straight into the GEMM's packed-B layout (PackB's), one row at a time through `row`
+// (p1 - p0 floats, stays in L1).
+void Im2ColPacked(const float* x, const WindowGeometry& g, int64_t channels, int64_t p0,
+                  int64_t p1, float* row, float* packed) {
   const int64_t width = p1 - p0;
+  const int64_t rows = channels * g.kernel_size();
   const int64_t o_hw = g.out[1] * g.out[2];
   for (int64_t c = 0; c < channels; ++c) {
     const float* xc = x + c * g.in_size();
     for (int64_t kd = 0; kd < g.kernel[0]; ++kd) {
       for (int64_t kh = 0; kh < g.kernel[1]; ++kh) {
         for (int64_t kw = 0; kw < g.kernel[2]; ++kw) {
-          const int64_t row = ((c * g.kernel[0] + kd) * g.kernel[1] + kh) * g.kernel[2] + kw;
-          float* dst = col + row * width;
+          const int64_t r = ((c * g.kernel[0] + kd) * g.kernel[1] + kh) * g.kernel[2] + kw;
+          float* dst = row;
           int64_t p = p0;
           int64_t od = p / o_hw;
           int64_t oh = (p / g.out[2]) % g.out[1];
@@ -74,6 +71,12 @@ void Im2Col(const float* x, const WindowGeometry& g, int64_t channels, int64_t p
               ++od;
             }
           }
+          for (int64_t j0 = 0; j0 < width; j0 += kGemmNr) {
+            const int64_t w = std::min(kGemmNr, width - j0);
+            float* out = packed + (j0 / kGemmNr) * rows * kGemmNr + r * kGemmNr;
+            std::memcpy(out, row + j0, w * sizeof(float));
+            if (w < kGemmNr) std::memset(out + w, 0, (kGemmNr - w) * sizeof(float));
+          }
         }
       }
     }
@@ -101,6 +104,12 @@ class ConvKernel : public Kernel {
     ASSIGN_OR_RETURN(k->window_, ReadWindowAttrs(info.attrs()));
     ASSIGN_OR_RETURN(k->group_, info.attrs().GetInt("group", 1));
     if (k->group_ < 1) return absl::InvalidArgumentError("group must be positive");
+    // Constant weights are packed for the GEMM once, here.
+    const Tensor* w = info.constant_input(1);
+    if (w != nullptr && w->dtype() == DType::kFloat32 && w->rank() >= 3 &&
+        w->dim(0) % k->group_ == 0) {
+      k->packed_ = PackWeights(*w, k->group_);
+    }
     if (info.attrs().Has(kFusedActivation)) {
       k->clamp_ = true;
       ASSIGN_OR_RETURN(k->lo_, info.attrs().GetFloat(kFusedClipMin, 0));
@@ -153,6 +162,16 @@ class ConvKernel : public Kernel {
  private:
   ConvKernel() = default;
 
+  static std::vector<PackedA> PackWeights(const Tensor& w, int64_t group) {
+    const int64_t mg = w.dim(0) / group;
+    const int64_t k = w.num_elements() / w.dim(0);
+    std::vector<PackedA> packed;
+    for (int64_t g = 0; g < group; ++g) {
+      packed.emplace_back(w.data<float>() + g * mg * k, k, mg, k);
+    }
+    return packed;
+  }
+
   void GemmConv(KernelContext& ctx, const Tensor& x, const Tensor& w, const float* bias,
                 const WindowGeometry& g, Tensor* y) const {
     const int64_t n = x.dim(0), c = x.dim(1), m = w.dim(0);
@@ -164,35 +183,51 @@ class ConvKernel : public Kernel {
     for (int d = 0; d < kMaxSpatial; ++d) {
       pointwise = pointwise && g.stride[d] == 1 && g.pad_begin[d] == 0 && g.pad_end[d] == 0;
     }
+    std::vector<PackedA> local;
+    const std::vector<PackedA>* packed = &packed_;
+    if (packed_.empty()) {  // weights computed at run time
+      local = PackWeights(w, group_);
+      packed = &local;
+    }
+    // Tasks: (image, group) x column blocks x row splits; row splits only when there are too
+    // few column blocks to occupy the pool.
     const int threads = ctx.pool().num_threads();
-    int64_t block = std::max<int64_t>(64, kColumnBlockBytes / (4 * std::max<int64_t>(k, 1)));
-    block = (block + 15) / 16 * 16;
-    int64_t blocks = (p + block - 1) / block;
     const int64_t images = n * group_;
-    if (images * blocks < threads) {
-      blocks = std::min<int64_t>(p, (threads + images - 1) / images);
-      block = (p + blocks - 1) / blocks;
+    int64_t block = std::min<int64_t>(kColumnBlock, (p + kGemmNr - 1) / kGemmNr * kGemmNr);
+    int64_t blocks = (p + block - 1) / block;
+    if (images * blocks < threads && p > kGemmNr) {
+      const int64_t want = (threads + images - 1) / images;
+      block = std::max<int64_t>(kGemmNr, ((p + want - 1) / want + kGemmNr - 1) / kGemmNr * kGemmNr);
       blocks = (p + block - 1) / block;
     }
+    const int64_t panels = (*packed)[0].panels();
+    int64_t splits = 1;
+    if (images * blocks < threads) {
+      splits = std::min<int64_t>(panels, (threads + images * blocks - 1) / (images * blocks));
+    }
     const float* xd = x.data<float>();
-    const float* wd = w.data<float>();
     float* yd = y->data<float>();
-    ctx.pool().ParallelTasks(images * blocks, [&](int64_t t) {
-      const int64_t img = t / blocks;
+    ctx.pool().ParallelTasks(images * blocks * splits, [&](int64_t t) {
+      const int64_t split = t % splits;
+      const int64_t rest = t / splits;
+      const int64_t img = rest / blocks;
       const int64_t ni = img / group_, gi = img % group_;
-      const int64_t p0 = (t % blocks) * block;
+      const int64_t p0 = (rest % blocks) * block;
       const int64_t p1 = std::min(p, p0 + block);
+      const int64_t nb = p1 - p0;
       const float* xi = xd + (ni * c + gi * cg) * in_size;
       float* yi = yd + (ni * m + gi * mg) * p + p0;
-      const float* wi = wd + gi * mg * k;
+      float* packed_b = ThreadScratch(0, PackedBSize(k, nb));
       if (pointwise) {
-        Gemm<float>(false, false, mg, p1 - p0, k, 1.0f, wi, k, xi + p0, in_size, false, yi, p);
+        PackB(xi + p0, in_size, k, nb, packed_b);
       } else {
-        float* col = Scratch(static_cast<size_t>(k * (p1 - p0)));
-        Im2Col(xi, g, cg, p0, p1, col);
-        Gemm<float>(false, false, mg, p1 - p0, k, 1.0f, wi, k, col, p1 - p0, false, yi, p);
+        Im2ColPacked(xi, g, cg, p0, p1, ThreadScratch(1, nb), packed_b);
       }
-      Epilogue(yi, mg, p1 - p0, p, bias ? bias + gi * mg : nullptr, clamp_, lo_, hi_);
+      const int64_t panel0 = panels * split / splits, panel1 = panels * (split + 1) / splits;
+      SgemmPacked((*packed)[gi], panel0, panel1, nb, packed_b, yi, p);
+      const int64_t row0 = panel0 * kGemmMr, row1 = std::min(mg, panel1 * kGemmMr);
+      Epilogue(yi + row0 * p, row1 - row0, nb, p, bias ? bias + gi * mg + row0 : nullptr,
+               clamp_, lo_, hi_);
     });
   }
 
@@ -212,7 +247,7 @@ class ConvKernel : public Kernel {
     const bool clamp = clamp_;
     const float lo = lo_, hi = hi_;
     ctx.pool().ParallelFor(n * c, 1, [&](int64_t begin, int64_t end) {
-      float* pad = Scratch(static_cast<size_t>(ph * pw));
+      float* pad = ThreadScratch(2, ph * pw);
       for (int64_t nc = begin; nc < end; ++nc) {
         const int64_t ch = nc % c;
         const float* xp = xd + nc * ih * iw;
@@ -249,6 +284,7 @@ class ConvKernel : public Kernel {
 
   WindowAttrs window_;
   int64_t group_ = 1;
+  std::vector<PackedA> packed_;  // per group, when the weights are constant
   bool clamp_ = false;
   float lo_ = 0, hi_ = 0;
 };

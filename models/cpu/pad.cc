@@ -1,5 +1,7 @@
 // Pad: constant, reflect and edge modes. Pads come from the attribute (opset < 11) or from
 // input 1 with an optional constant_value input 2 (opset >= 11). Negative pads crop.
+#include <algorithm>
+
 #include "common/status_macros.h"
 #include "models/cpu/kernel_util.h"
 #include "models/cpu/kernels.h"
@@ -65,6 +67,31 @@ class PadKernel : public Kernel {
   template <typename T>
   void Fill(const Tensor& x, Tensor* y, const std::vector<int64_t>& pads, T fill) const {
     const int rank = x.rank();
+    bool grow_only = mode_ == PadMode::kConstant && rank > 0;
+    for (int64_t p : pads) grow_only = grow_only && p >= 0;
+    if (grow_only) {
+      // Fill, then copy each innermost input row to its place.
+      T* yd = y->data<T>();
+      std::fill(yd, yd + y->num_elements(), fill);
+      const Shape& in = x.shape();
+      const Shape& out = y->shape();
+      const int64_t row = in[rank - 1];
+      if (row == 0) return;
+      const int64_t rows = x.num_elements() / row;
+      std::vector<int64_t> idx(rank, 0);
+      const T* xd = x.data<T>();
+      for (int64_t r = 0; r < rows; ++r) {
+        int64_t dst = 0;
+        for (int d = 0; d < rank - 1; ++d) dst = dst * out[d] + idx[d] + pads[d];
+        dst = dst * out[rank - 1] + pads[rank - 1];
+        std::copy(xd + r * row, xd + (r + 1) * row, yd + dst);
+        for (int d = rank - 2; d >= 0; --d) {
+          if (++idx[d] < in[d]) break;
+          idx[d] = 0;
+        }
+      }
+      return;
+    }
     const Shape& in = x.shape();
     const Shape& out = y->shape();
     std::vector<int64_t> in_strides(rank, 1);

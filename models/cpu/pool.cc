@@ -1,11 +1,14 @@
 // MaxPool (with optional Indices), AveragePool, GlobalAveragePool, GlobalMaxPool over 1-3
 // spatial dimensions.
 #include <algorithm>
+#include <cstring>
+#include <vector>
 #include <limits>
 
 #include "common/status_macros.h"
 #include "models/cpu/elementwise.h"
 #include "models/cpu/kernels.h"
+#include "models/cpu/sgemm.h"
 #include "models/cpu/window.h"
 
 namespace inferd::models::cpu {
@@ -55,6 +58,84 @@ class PoolKernel : public Kernel {
  private:
   PoolKernel() = default;
 
+  // Number of window taps along one axis that fall inside [lo, hi), per output position.
+  static std::vector<float> TapCounts(const WindowGeometry& g, int d, int64_t lo, int64_t hi) {
+    std::vector<float> counts(g.out[d]);
+    for (int64_t o = 0; o < g.out[d]; ++o) {
+      int64_t n = 0;
+      for (int64_t t = 0; t < g.kernel[d]; ++t) {
+        const int64_t i = o * g.stride[d] - g.pad_begin[d] + t * g.dilation[d];
+        n += i >= lo && i < hi;
+      }
+      counts[o] = static_cast<float>(n);
+    }
+    return counts;
+  }
+
+  // float32, up to two spatial dims, no Indices: each plane is copied into a buffer padded with
+  // the identity of the reduction, then whole output rows accumulate one tap at a time.
+  void Run2d(KernelContext& ctx, const Tensor& x, const WindowGeometry& g, Tensor* y) const {
+    const bool is_max = kind_ == PoolKind::kMax;
+    const int64_t ih = g.in[1], iw = g.in[2], oh = g.out[1], ow = g.out[2];
+    const int64_t ph = std::max(g.pad_begin[1] + ih, (oh - 1) * g.stride[1] +
+                                                         (g.kernel[1] - 1) * g.dilation[1] + 1);
+    const int64_t pw = std::max(g.pad_begin[2] + iw, (ow - 1) * g.stride[2] +
+                                                         (g.kernel[2] - 1) * g.dilation[2] + 1);
+    const float fill = is_max ? -std::numeric_limits<float>::infinity() : 0.0f;
+    std::vector<float> inv_h, inv_w;
+    if (!is_max) {
+      // Divisors are separable: taps inside the input (or the padded input) per axis.
+      const bool inc = count_include_pad_;
+      std::vector<float> ch = TapCounts(g, 1, inc ? -g.pad_begin[1] : 0, inc ? ih + g.pad_end[1] : ih);
+      std::vector<float> cw = TapCounts(g, 2, inc ? -g.pad_begin[2] : 0, inc ? iw + g.pad_end[2] : iw);
+      for (float c : ch) inv_h.push_back(c > 0 ? 1.0f / c : 0.0f);
+      for (float c : cw) inv_w.push_back(c > 0 ? 1.0f / c : 0.0f);
+    }
+    const float* xd = x.data<float>();
+    float* yd = y->data<float>();
+    const int64_t planes = x.dim(0) * x.dim(1);
+    ctx.pool().ParallelFor(planes, 1, [&](int64_t p0, int64_t p1) {
+      float* pad = ThreadScratch(3, ph * pw);
+      for (int64_t plane = p0; plane < p1; ++plane) {
+        std::fill(pad, pad + ph * pw, fill);
+        const float* xp = xd + plane * ih * iw;
+        for (int64_t r = 0; r < ih; ++r) {
+          std::memcpy(pad + (r + g.pad_begin[1]) * pw + g.pad_begin[2], xp + r * iw,
+                      iw * sizeof(float));
+        }
+        float* yp = yd + plane * oh * ow;
+        for (int64_t r = 0; r < oh; ++r) {
+          float* out = yp + r * ow;
+          std::fill(out, out + ow, fill);
+          for (int64_t a = 0; a < g.kernel[1]; ++a) {
+            const float* row = pad + (r * g.stride[1] + a * g.dilation[1]) * pw;
+            for (int64_t e = 0; e < g.kernel[2]; ++e) {
+              const float* src = row + e * g.dilation[2];
+              const int64_t sw = g.stride[2];
+              if (is_max) {
+                if (sw == 1) {
+                  for (int64_t j = 0; j < ow; ++j) out[j] = std::max(out[j], src[j]);
+                } else {
+                  for (int64_t j = 0; j < ow; ++j) out[j] = std::max(out[j], src[j * sw]);
+                }
+              } else {
+                if (sw == 1) {
+                  for (int64_t j = 0; j < ow; ++j) out[j] += src[j];
+                } else {
+                  for (int64_t j = 0; j < ow; ++j) out[j] += src[j * sw];
+                }
+              }
+            }
+          }
+          if (!is_max) {
+            const float ir = inv_h[r];
+            for (int64_t j = 0; j < ow; ++j) out[j] *= ir * inv_w[j];
+          }
+        }
+      }
+    });
+  }
+
   template <typename T>
   absl::Status Run(KernelContext& ctx, const Tensor& x, const WindowGeometry& g,
                    const Shape& out_shape) const {
@@ -63,6 +144,12 @@ class PoolKernel : public Kernel {
       return UnsupportedType("AveragePool", x.dtype());
     }
     ASSIGN_OR_RETURN(Tensor * y, ctx.Allocate(0, x.dtype(), out_shape));
+    if constexpr (std::is_same_v<T, float>) {
+      if (g.spatial <= 2 && ctx.num_outputs() == 1 && y->num_elements() > 0) {
+        Run2d(ctx, x, g, y);
+        return absl::OkStatus();
+      }
+    }
     int64_t* indices = nullptr;
     if (kind_ == PoolKind::kMax && ctx.num_outputs() > 1) {
       ASSIGN_OR_RETURN(Tensor * ind, ctx.Allocate(1, DType::kInt64, out_shape));

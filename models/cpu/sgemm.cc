@@ -1,0 +1,140 @@
+#include "models/cpu/sgemm.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
+namespace inferd::models::cpu {
+namespace {
+
+// K is processed in blocks so an A micro-panel (8 x kKc) stays in L1 while the B block
+// (kKc x N) stays in L2.
+constexpr int64_t kKc = 256;
+
+#if defined(__AVX512F__)
+
+// c[rows x cols] (=|+=) a[k][8] * b[k][32].
+inline void MicroKernel(int64_t k, const float* a, const float* b, float* c, int64_t ldc,
+                        bool accumulate, int64_t rows, int64_t cols) {
+  __m512 c0[kGemmMr], c1[kGemmMr];
+  for (int r = 0; r < kGemmMr; ++r) c0[r] = c1[r] = _mm512_setzero_ps();
+#pragma GCC unroll 4
+  for (int64_t p = 0; p < k; ++p) {
+    const __m512 b0 = _mm512_load_ps(b);
+    const __m512 b1 = _mm512_load_ps(b + 16);
+#pragma GCC unroll 8
+    for (int r = 0; r < kGemmMr; ++r) {
+      const __m512 av = _mm512_set1_ps(a[r]);
+      c0[r] = _mm512_fmadd_ps(av, b0, c0[r]);
+      c1[r] = _mm512_fmadd_ps(av, b1, c1[r]);
+    }
+    a += kGemmMr;
+    b += kGemmNr;
+  }
+  const __mmask16 m0 = cols >= 16 ? 0xffff : static_cast<__mmask16>((1u << cols) - 1);
+  const __mmask16 m1 =
+      cols >= 32 ? 0xffff : (cols <= 16 ? 0 : static_cast<__mmask16>((1u << (cols - 16)) - 1));
+  for (int64_t r = 0; r < rows; ++r) {
+    float* cr = c + r * ldc;
+    if (accumulate) {
+      c0[r] = _mm512_add_ps(c0[r], _mm512_maskz_loadu_ps(m0, cr));
+      c1[r] = _mm512_add_ps(c1[r], _mm512_maskz_loadu_ps(m1, cr + 16));
+    }
+    _mm512_mask_storeu_ps(cr, m0, c0[r]);
+    _mm512_mask_storeu_ps(cr + 16, m1, c1[r]);
+  }
+}
+
+#else
+
+inline void MicroKernel(int64_t k, const float* a, const float* b, float* c, int64_t ldc,
+                        bool accumulate, int64_t rows, int64_t cols) {
+  float acc[kGemmMr][kGemmNr] = {};
+  for (int64_t p = 0; p < k; ++p) {
+    for (int r = 0; r < kGemmMr; ++r) {
+      const float av = a[r];
+      for (int j = 0; j < kGemmNr; ++j) acc[r][j] += av * b[j];
+    }
+    a += kGemmMr;
+    b += kGemmNr;
+  }
+  for (int64_t r = 0; r < rows; ++r) {
+    float* cr = c + r * ldc;
+    for (int64_t j = 0; j < cols; ++j) cr[j] = accumulate ? cr[j] + acc[r][j] : acc[r][j];
+  }
+}
+
+#endif
+
+}  // namespace
+
+PackedA::PackedA(const float* a, int64_t lda, int64_t m, int64_t k)
+    : m_(m), k_(k), data_(((m + kGemmMr - 1) / kGemmMr) * k * kGemmMr, 0.0f) {
+  for (int64_t i = 0; i < m; ++i) {
+    float* panel = data_.data() + (i / kGemmMr) * k * kGemmMr + (i % kGemmMr);
+    const float* row = a + i * lda;
+    for (int64_t p = 0; p < k; ++p) panel[p * kGemmMr] = row[p];
+  }
+}
+
+void PackB(const float* b, int64_t ldb, int64_t k, int64_t n, float* packed) {
+  for (int64_t j0 = 0; j0 < n; j0 += kGemmNr) {
+    const int64_t w = std::min(kGemmNr, n - j0);
+    float* panel = packed + (j0 / kGemmNr) * k * kGemmNr;
+    for (int64_t p = 0; p < k; ++p) {
+      float* dst = panel + p * kGemmNr;
+      std::memcpy(dst, b + p * ldb + j0, w * sizeof(float));
+      if (w < kGemmNr) std::memset(dst + w, 0, (kGemmNr - w) * sizeof(float));
+    }
+  }
+}
+
+void SgemmPacked(const PackedA& a, int64_t panel_begin, int64_t panel_end, int64_t n,
+                 const float* packed_b, float* c, int64_t ldc) {
+  const int64_t m = a.m(), k = a.k();
+  if (m == 0 || n == 0 || panel_begin >= panel_end) return;
+  if (k == 0) {
+    for (int64_t i = panel_begin * kGemmMr; i < std::min(m, panel_end * kGemmMr); ++i) {
+      std::memset(c + i * ldc, 0, n * sizeof(float));
+    }
+    return;
+  }
+  const int64_t n_panels = (n + kGemmNr - 1) / kGemmNr;
+  for (int64_t p0 = 0; p0 < k; p0 += kKc) {
+    const int64_t kc = std::min(kKc, k - p0);
+    const bool accumulate = p0 > 0;
+    for (int64_t ip = panel_begin; ip < panel_end; ++ip) {
+      const float* ap = a.panel(ip) + p0 * kGemmMr;
+      const int64_t rows = std::min(kGemmMr, m - ip * kGemmMr);
+      for (int64_t jp = 0; jp < n_panels; ++jp) {
+        const float* bp = packed_b + jp * k * kGemmNr + p0 * kGemmNr;
+        const int64_t cols = std::min(kGemmNr, n - jp * kGemmNr);
+        MicroKernel(kc, ap, bp, c + ip * kGemmMr * ldc + jp * kGemmNr, ldc, accumulate, rows,
+                    cols);
+      }
+    }
+  }
+}
+
+float* ThreadScratch(int slot, int64_t floats) {
+  struct Buffer {
+    float* data = nullptr;
+    int64_t size = 0;
+    ~Buffer() { std::free(data); }
+  };
+  thread_local Buffer buffers[4];
+  Buffer& b = buffers[slot];
+  if (b.size < floats) {
+    std::free(b.data);
+    const size_t bytes = (static_cast<size_t>(floats) * sizeof(float) + 63) / 64 * 64;
+    b.data = static_cast<float*>(std::aligned_alloc(64, bytes));
+    b.size = b.data ? floats : 0;
+  }
+  return b.data;
+}
+
+}  // namespace inferd::models::cpu
