@@ -62,6 +62,8 @@ def main(argv=None):
     p.add_argument("--labels", required=True, help="label TensorProto (integer), shape [N]")
     p.add_argument("--min", type=float, default=0.95,
                    help="minimum accuracy; exit 1 below it (default: %(default)s)")
+    p.add_argument("--show", type=int, default=0,
+                   help="also print the first SHOW predictions with their labels")
     args = p.parse_args(argv)
 
     try:
@@ -87,7 +89,12 @@ def main(argv=None):
         print("error: %s" % e, file=sys.stderr)
         return 2
 
-    correct = int((out.argmax(axis=1) == labels).sum())
+    predicted = out.argmax(axis=1)
+    for i in range(min(args.show, out.shape[0])):
+        print("sample %3d: predicted %d (score %.3f), label %d %s"
+              % (i, predicted[i], out[i, predicted[i]], labels[i],
+                 "ok" if predicted[i] == labels[i] else "WRONG"))
+    correct = int((predicted == labels).sum())
     total = int(labels.shape[0])
     acc = correct / total
     print("accuracy: %.3f (%d/%d)" % (acc, correct, total))

@@ -1,0 +1,264 @@
+// Kernel parity: one table of cases per optimised path (packed GEMM, im2col and pointwise
+// Conv, depthwise Conv, 2-D pooling), each run through a one-node model and compared with a
+// plain reference implementation written here.
+#include <gtest/gtest.h>
+
+#include <limits>
+#include <random>
+
+#include "models/cpu/sgemm.h"
+#include "models/model.h"
+#include "models/onnx_import.h"
+#include "tests/testing/model_builder.h"
+
+namespace inferd::models {
+namespace {
+
+using ::inferd::testing::ModelBuilder;
+using ::inferd::testing::SetAttr;
+
+Tensor Random(Shape shape, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> d(-1, 1);
+  Tensor t = Tensor::Create(DType::kFloat32, std::move(shape)).value();
+  for (int64_t i = 0; i < t.num_elements(); ++i) t.data<float>()[i] = d(rng);
+  return t;
+}
+
+std::vector<Tensor> RunOne(const ModelBuilder& b, const std::vector<Tensor>& inputs,
+                           int threads) {
+  auto g = ImportOnnxBytes(b.Serialize(), "");
+  EXPECT_TRUE(g.ok()) << g.status();
+  LoadOptions o;
+  o.device = std::make_shared<CpuDevice>(threads);
+  auto m = Model::FromGraph(*std::move(g), o);
+  EXPECT_TRUE(m.ok()) << m.status();
+  auto out = (*m)->Run(inputs);
+  EXPECT_TRUE(out.ok()) << out.status();
+  return out.ok() ? *out : std::vector<Tensor>{};
+}
+
+void ExpectNear(const Tensor& got, const Tensor& want, float tol) {
+  ASSERT_EQ(got.shape(), want.shape());
+  for (int64_t i = 0; i < want.num_elements(); ++i) {
+    ASSERT_NEAR(got.data<float>()[i], want.data<float>()[i], tol) << "element " << i;
+  }
+}
+
+TEST(SgemmTest, MatchesNaiveProductAtPanelEdges) {
+  for (auto [m, n, k] : std::vector<std::array<int64_t, 3>>{
+           {1, 1, 1}, {7, 33, 5}, {8, 32, 256}, {9, 31, 257}, {17, 65, 600}, {64, 100, 3}}) {
+    Tensor a = Random({m, k}, 1), b = Random({k, n}, 2);
+    cpu::PackedA pa(a.data<float>(), k, m, k);
+    std::vector<float> pb(cpu::PackedBSize(k, n) + 16);
+    float* aligned = reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(pb.data()) + 63) & ~63);
+    cpu::PackB(b.data<float>(), n, k, n, aligned);
+    std::vector<float> c(m * n, -7.0f);
+    cpu::SgemmPacked(pa, 0, pa.panels(), n, aligned, c.data(), n);
+    for (int64_t i = 0; i < m; ++i) {
+      for (int64_t j = 0; j < n; ++j) {
+        double want = 0;
+        for (int64_t p = 0; p < k; ++p) want += a.data<float>()[i * k + p] * b.data<float>()[p * n + j];
+        ASSERT_NEAR(c[i * n + j], want, 1e-4 * (1 + std::abs(want))) << m << "x" << n << "x" << k;
+      }
+    }
+  }
+}
+
+struct ConvCase {
+  const char* name;
+  int64_t n, c, h, w, m, kh, kw;
+  int64_t sh, sw, dh, dw;
+  std::vector<int64_t> pads;  // top, left, bottom, right
+  int64_t group;
+  bool bias;
+};
+
+Tensor NaiveConv(const ConvCase& k, const Tensor& x, const Tensor& wt, const Tensor* b) {
+  const int64_t oh = (k.h + k.pads[0] + k.pads[2] - k.dh * (k.kh - 1) - 1) / k.sh + 1;
+  const int64_t ow = (k.w + k.pads[1] + k.pads[3] - k.dw * (k.kw - 1) - 1) / k.sw + 1;
+  Tensor y = Tensor::Create(DType::kFloat32, {k.n, k.m, oh, ow}).value();
+  const int64_t cg = k.c / k.group, mg = k.m / k.group;
+  for (int64_t n = 0; n < k.n; ++n)
+    for (int64_t m = 0; m < k.m; ++m)
+      for (int64_t i = 0; i < oh; ++i)
+        for (int64_t j = 0; j < ow; ++j) {
+          double acc = b ? b->data<float>()[m] : 0.0;
+          const int64_t g = m / mg;
+          for (int64_t c = 0; c < cg; ++c)
+            for (int64_t a = 0; a < k.kh; ++a)
+              for (int64_t e = 0; e < k.kw; ++e) {
+                const int64_t ih = i * k.sh - k.pads[0] + a * k.dh;
+                const int64_t iw = j * k.sw - k.pads[1] + e * k.dw;
+                if (ih < 0 || ih >= k.h || iw < 0 || iw >= k.w) continue;
+                acc += x.data<float>()[((n * k.c + g * cg + c) * k.h + ih) * k.w + iw] *
+                       wt.data<float>()[((m * cg + c) * k.kh + a) * k.kw + e];
+              }
+          y.data<float>()[((n * k.m + m) * oh + i) * ow + j] = static_cast<float>(acc);
+        }
+  return y;
+}
+
+class ConvParityTest : public ::testing::TestWithParam<ConvCase> {};
+
+TEST_P(ConvParityTest, MatchesNaiveConvolution) {
+  const ConvCase& k = GetParam();
+  Tensor x = Random({k.n, k.c, k.h, k.w}, 3);
+  Tensor w = Random({k.m, k.c / k.group, k.kh, k.kw}, 4);
+  Tensor b = Random({k.m}, 5);
+  Tensor want = NaiveConv(k, x, w, k.bias ? &b : nullptr);
+  for (bool constant_weights : {true, false}) {
+    ModelBuilder mb;
+    mb.Input("x", DType::kFloat32, {-1, k.c, k.h, k.w}).Output("y", DType::kFloat32, {});
+    std::vector<Tensor> inputs = {x};
+    if (constant_weights) {
+      mb.Initializer("w", w);
+    } else {
+      mb.Input("w", DType::kFloat32, {k.m, k.c / k.group, k.kh, k.kw});
+      inputs.push_back(w);
+    }
+    if (k.bias) mb.Initializer("b", b);
+    auto& node = mb.Node("Conv", k.bias ? std::vector<std::string>{"x", "w", "b"}
+                                        : std::vector<std::string>{"x", "w"}, {"y"});
+    SetAttr(node, "strides", std::vector<int64_t>{k.sh, k.sw});
+    SetAttr(node, "dilations", std::vector<int64_t>{k.dh, k.dw});
+    SetAttr(node, "pads", k.pads);
+    SetAttr(node, "group", k.group);
+    for (int threads : {1, 2, 3}) {
+      auto out = RunOne(mb, inputs, threads);
+      ASSERT_EQ(out.size(), 1u);
+      ExpectNear(out[0], want, 1e-4f);
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Cases, ConvParityTest,
+    ::testing::Values(
+        ConvCase{"pointwise", 2, 16, 7, 9, 24, 1, 1, 1, 1, 1, 1, {0, 0, 0, 0}, 1, true},
+        ConvCase{"pointwise_wide", 1, 8, 20, 20, 9, 1, 1, 1, 1, 1, 1, {0, 0, 0, 0}, 1, false},
+        ConvCase{"im2col_3x3", 2, 5, 11, 13, 17, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, 1, true},
+        ConvCase{"strided_asymmetric", 1, 3, 15, 14, 8, 7, 7, 2, 2, 1, 1, {3, 2, 1, 3}, 1, true},
+        ConvCase{"dilated", 1, 4, 12, 12, 6, 3, 3, 1, 1, 2, 3, {2, 3, 2, 3}, 1, false},
+        ConvCase{"asymmetric_kernel_1x7", 1, 6, 9, 17, 10, 1, 7, 1, 1, 1, 1, {0, 3, 0, 3}, 1, true},
+        ConvCase{"groups", 2, 8, 6, 6, 12, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, 4, true},
+        ConvCase{"depthwise", 2, 12, 10, 10, 12, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, 12, true},
+        ConvCase{"depthwise_strided", 1, 7, 15, 16, 7, 3, 3, 2, 2, 1, 1, {1, 1, 1, 1}, 7, false},
+        ConvCase{"depthwise_multiplier", 1, 4, 8, 8, 8, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, 4, true},
+        ConvCase{"many_outputs_small_image", 1, 32, 3, 3, 70, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, 1,
+                 true}),
+    [](const ::testing::TestParamInfo<ConvCase>& info) { return info.param.name; });
+
+struct PoolCase {
+  const char* name;
+  bool max;
+  int64_t h, w, kh, kw, sh, sw;
+  std::vector<int64_t> pads;
+  bool ceil;
+  bool include_pad;
+};
+
+Tensor NaivePool(const PoolCase& p, const Tensor& x, int64_t oh, int64_t ow) {
+  const int64_t planes = x.dim(0) * x.dim(1);
+  Tensor y = Tensor::Create(DType::kFloat32, {x.dim(0), x.dim(1), oh, ow}).value();
+  for (int64_t pl = 0; pl < planes; ++pl)
+    for (int64_t i = 0; i < oh; ++i)
+      for (int64_t j = 0; j < ow; ++j) {
+        double acc = p.max ? -std::numeric_limits<double>::infinity() : 0;
+        int64_t count = 0, padded_count = 0;
+        for (int64_t a = 0; a < p.kh; ++a)
+          for (int64_t e = 0; e < p.kw; ++e) {
+            const int64_t ih = i * p.sh - p.pads[0] + a, iw = j * p.sw - p.pads[1] + e;
+            if (ih < p.h + p.pads[2] && iw < p.w + p.pads[3]) ++padded_count;
+            if (ih < 0 || ih >= p.h || iw < 0 || iw >= p.w) continue;
+            const float v = x.data<float>()[(pl * p.h + ih) * p.w + iw];
+            acc = p.max ? std::max<double>(acc, v) : acc + v;
+            ++count;
+          }
+        y.data<float>()[(pl * oh + i) * ow + j] =
+            static_cast<float>(p.max ? acc : acc / (p.include_pad ? padded_count : count));
+      }
+  return y;
+}
+
+class PoolParityTest : public ::testing::TestWithParam<PoolCase> {};
+
+TEST_P(PoolParityTest, MatchesNaivePooling) {
+  const PoolCase& p = GetParam();
+  Tensor x = Random({2, 3, p.h, p.w}, 8);
+  ModelBuilder mb;
+  mb.Input("x", DType::kFloat32, {2, 3, p.h, p.w}).Output("y", DType::kFloat32, {});
+  auto& node = mb.Node(p.max ? "MaxPool" : "AveragePool", {"x"}, {"y"});
+  SetAttr(node, "kernel_shape", std::vector<int64_t>{p.kh, p.kw});
+  SetAttr(node, "strides", std::vector<int64_t>{p.sh, p.sw});
+  SetAttr(node, "pads", p.pads);
+  SetAttr(node, "ceil_mode", int64_t{p.ceil});
+  if (!p.max) SetAttr(node, "count_include_pad", int64_t{p.include_pad});
+  auto out = RunOne(mb, {x}, 2);
+  ASSERT_EQ(out.size(), 1u);
+  ExpectNear(out[0], NaivePool(p, x, out[0].dim(2), out[0].dim(3)), 1e-5f);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Cases, PoolParityTest,
+    ::testing::Values(PoolCase{"max_3x3_s2", true, 13, 13, 3, 3, 2, 2, {0, 0, 0, 0}, false, false},
+                      PoolCase{"max_padded_ceil", true, 12, 11, 3, 3, 2, 2, {1, 1, 1, 1}, true, false},
+                      PoolCase{"avg_excl_pad", false, 9, 10, 3, 3, 1, 1, {1, 1, 1, 1}, false, false},
+                      PoolCase{"avg_incl_pad", false, 9, 10, 3, 3, 1, 1, {1, 1, 1, 1}, false, true},
+                      PoolCase{"avg_ceil_incl_pad", false, 8, 8, 3, 3, 2, 2, {1, 0, 1, 0}, true, true},
+                      PoolCase{"avg_asymmetric", false, 7, 12, 2, 5, 1, 3, {0, 2, 1, 1}, false, false}),
+    [](const ::testing::TestParamInfo<PoolCase>& info) { return info.param.name; });
+
+TEST(GemmOpTest, TransposesAndBroadcastsBias) {
+  Tensor a = Random({5, 3}, 1), b = Random({4, 5}, 2), c = Random({4}, 3);
+  ModelBuilder mb;
+  mb.Input("a", DType::kFloat32, {5, 3}).Output("y", DType::kFloat32, {});
+  mb.Initializer("b", b).Initializer("c", c);
+  auto& node = mb.Node("Gemm", {"a", "b", "c"}, {"y"});
+  SetAttr(node, "transA", int64_t{1});
+  SetAttr(node, "transB", int64_t{1});
+  SetAttr(node, "alpha", 0.5f);
+  SetAttr(node, "beta", 2.0f);
+  auto out = RunOne(mb, {a}, 2);
+  ASSERT_EQ(out.size(), 1u);
+  Tensor want = Tensor::Create(DType::kFloat32, {3, 4}).value();
+  for (int i = 0; i < 3; ++i)
+    for (int j = 0; j < 4; ++j) {
+      double acc = 0;
+      for (int p = 0; p < 5; ++p) acc += a.data<float>()[p * 3 + i] * b.data<float>()[j * 5 + p];
+      want.data<float>()[i * 4 + j] = static_cast<float>(0.5 * acc + 2.0 * c.data<float>()[j]);
+    }
+  ExpectNear(out[0], want, 1e-5f);
+}
+
+TEST(ArithmeticTest, IntegerDivisionByZeroIsAnError) {
+  ModelBuilder mb;
+  mb.Input("a", DType::kInt32, {2}).Input("b", DType::kInt32, {2});
+  mb.Output("y", DType::kInt32, {2});
+  mb.Node("Div", {"a", "b"}, {"y"});
+  auto g = ImportOnnxBytes(mb.Serialize(), "");
+  auto m = Model::FromGraph(*std::move(g));
+  ASSERT_TRUE(m.ok());
+  auto out = (*m)->Run({Tensor::FromVector<int32_t>({2}, {4, 5}),
+                        Tensor::FromVector<int32_t>({2}, {2, 0})});
+  ASSERT_FALSE(out.ok());
+  EXPECT_NE(out.status().message().find("division by zero"), std::string::npos);
+  auto overflow = (*m)->Run({Tensor::FromVector<int32_t>({2}, {std::numeric_limits<int32_t>::min(), 1}),
+                             Tensor::FromVector<int32_t>({2}, {-1, 1})});
+  EXPECT_FALSE(overflow.ok());
+}
+
+TEST(GatherTest, OutOfRangeIndexIsAnError) {
+  ModelBuilder mb;
+  mb.Input("x", DType::kFloat32, {3, 2}).Input("i", DType::kInt64, {1});
+  mb.Output("y", DType::kFloat32, {});
+  mb.Node("Gather", {"x", "i"}, {"y"});
+  auto g = ImportOnnxBytes(mb.Serialize(), "");
+  auto m = Model::FromGraph(*std::move(g));
+  ASSERT_TRUE(m.ok());
+  EXPECT_FALSE((*m)->Run({Random({3, 2}, 1), Tensor::FromVector<int64_t>({1}, {3})}).ok());
+  EXPECT_TRUE((*m)->Run({Random({3, 2}, 1), Tensor::FromVector<int64_t>({1}, {-3})}).ok());
+}
+
+}  // namespace
+}  // namespace inferd::models

@@ -1,0 +1,227 @@
+// Model loading, planning and running: load-time errors name the node, op and opset; run-time
+// errors name the input and what was expected; plan rewrites keep results unchanged.
+#include "models/model.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <random>
+#include <thread>
+
+#include "models/onnx_import.h"
+#include "tests/testing/model_builder.h"
+
+namespace inferd::models {
+namespace {
+
+using ::inferd::testing::ModelBuilder;
+using ::inferd::testing::SetAttr;
+using ::testing::HasSubstr;
+
+absl::StatusOr<std::unique_ptr<Model>> Plan(const ModelBuilder& b, bool optimize = true) {
+  auto g = ImportOnnxBytes(b.Serialize(), "");
+  if (!g.ok()) return g.status();
+  LoadOptions options;
+  options.optimize = optimize;
+  options.device = std::make_shared<CpuDevice>(2);
+  return Model::FromGraph(*std::move(g), options);
+}
+
+Tensor RandomTensor(Shape shape, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> d;
+  Tensor t = Tensor::Create(DType::kFloat32, std::move(shape)).value();
+  for (int64_t i = 0; i < t.num_elements(); ++i) t.data<float>()[i] = d(rng);
+  return t;
+}
+
+float MaxAbsDiff(const Tensor& a, const Tensor& b) {
+  EXPECT_EQ(a.shape(), b.shape());
+  float m = 0;
+  for (int64_t i = 0; i < a.num_elements(); ++i) {
+    m = std::max(m, std::abs(a.data<float>()[i] - b.data<float>()[i]));
+  }
+  return m;
+}
+
+// x[N,3,8,8] -> Conv(4, 3x3, pad 1) -> BatchNorm -> Relu -> GlobalAveragePool -> y[N,4,1,1]
+ModelBuilder ConvBnRelu() {
+  ModelBuilder b;
+  b.Input("x", DType::kFloat32, {-1, 3, 8, 8}).Output("y", DType::kFloat32, {-1, 4, 1, 1});
+  b.Initializer("w", RandomTensor({4, 3, 3, 3}, 1));
+  b.Initializer("b", RandomTensor({4}, 2));
+  b.Initializer("scale", Tensor::FromVector<float>({4}, {1.0f, 0.5f, 2.0f, -1.0f}));
+  b.Initializer("shift", Tensor::FromVector<float>({4}, {0.1f, 0.2f, -0.3f, 0.0f}));
+  b.Initializer("mean", Tensor::FromVector<float>({4}, {0.5f, -0.5f, 0.0f, 1.0f}));
+  b.Initializer("var", Tensor::FromVector<float>({4}, {1.0f, 2.0f, 0.5f, 4.0f}));
+  SetAttr(b.Node("Conv", {"x", "w", "b"}, {"c"}), "pads", std::vector<int64_t>{1, 1, 1, 1});
+  b.Node("BatchNormalization", {"c", "scale", "shift", "mean", "var"}, {"bn"});
+  b.Node("Relu", {"bn"}, {"r"});
+  b.Node("GlobalAveragePool", {"r"}, {"y"});
+  return b;
+}
+
+TEST(ModelTest, UnknownOpFailsLoadNamingNodeOpAndOpset) {
+  ModelBuilder b;
+  b.Input("x", DType::kFloat32, {2}).Output("y", DType::kFloat32, {2});
+  b.Node("Frobnicate", {"x"}, {"y"}).set_name("weird");
+  auto m = Plan(b);
+  ASSERT_FALSE(m.ok());
+  const std::string msg(m.status().message());
+  EXPECT_THAT(msg, HasSubstr("Frobnicate"));
+  EXPECT_THAT(msg, HasSubstr("'weird'"));
+  EXPECT_THAT(msg, HasSubstr("opset 13"));
+}
+
+TEST(ModelTest, OldOpsetFailsLoad) {
+  ModelBuilder b(6);
+  b.Input("x", DType::kFloat32, {2}).Output("y", DType::kFloat32, {2});
+  b.Node("Relu", {"x"}, {"y"});
+  auto m = Plan(b);
+  ASSERT_FALSE(m.ok());
+  EXPECT_THAT(std::string(m.status().message()), HasSubstr("opset 6"));
+}
+
+TEST(ModelTest, CycleFailsLoad) {
+  ModelBuilder b;
+  b.Input("x", DType::kFloat32, {2}).Output("y", DType::kFloat32, {2});
+  b.Node("Add", {"x", "b"}, {"a"});
+  b.Node("Relu", {"a"}, {"b"});
+  b.Node("Identity", {"a"}, {"y"});
+  auto m = Plan(b);
+  ASSERT_FALSE(m.ok());
+  EXPECT_THAT(std::string(m.status().message()), HasSubstr("cycle"));
+}
+
+TEST(ModelTest, BadAttributeTypeFailsLoad) {
+  ModelBuilder b;
+  b.Input("x", DType::kFloat32, {2, 3}).Output("y", DType::kFloat32, {2, 3});
+  SetAttr(b.Node("Softmax", {"x"}, {"y"}), "axis", std::string("one"));
+  auto m = Plan(b);
+  ASSERT_FALSE(m.ok());
+  EXPECT_THAT(std::string(m.status().message()), HasSubstr("axis"));
+}
+
+TEST(ModelTest, WrongInputShapeNamesInputAndExpectedShape) {
+  auto m = Plan(ConvBnRelu());
+  ASSERT_TRUE(m.ok()) << m.status();
+  auto out = (*m)->Run({RandomTensor({1, 3, 9, 8}, 3)});
+  ASSERT_FALSE(out.ok());
+  const std::string msg(out.status().message());
+  EXPECT_EQ(out.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(msg, HasSubstr("'x'"));
+  EXPECT_THAT(msg, HasSubstr("[?,3,8,8]"));
+  EXPECT_THAT(msg, HasSubstr("[1,3,9,8]"));
+}
+
+TEST(ModelTest, WrongInputDtypeAndCountAreErrors) {
+  auto m = Plan(ConvBnRelu());
+  ASSERT_TRUE(m.ok());
+  Tensor ints = Tensor::Create(DType::kInt64, {1, 3, 8, 8}).value();
+  auto out = (*m)->Run({ints});
+  ASSERT_FALSE(out.ok());
+  EXPECT_THAT(std::string(out.status().message()), HasSubstr("float32"));
+  EXPECT_THAT(std::string(out.status().message()), HasSubstr("int64"));
+  EXPECT_FALSE((*m)->Run({}).ok());
+  EXPECT_FALSE((*m)->Run({RandomTensor({1, 3, 8, 8}, 1), RandomTensor({1}, 2)}).ok());
+}
+
+TEST(ModelTest, ShapeErrorInsideTheGraphNamesTheNode) {
+  ModelBuilder b;
+  b.Input("a", DType::kFloat32, {-1, 3}).Input("b", DType::kFloat32, {-1, 4});
+  b.Output("y", DType::kFloat32, {-1, 3});
+  b.Node("Add", {"a", "b"}, {"y"}).set_name("adder");
+  auto m = Plan(b);
+  ASSERT_TRUE(m.ok());
+  auto out = (*m)->Run({RandomTensor({2, 3}, 1), RandomTensor({2, 4}, 2)});
+  ASSERT_FALSE(out.ok());
+  EXPECT_THAT(std::string(out.status().message()), HasSubstr("'adder'"));
+  EXPECT_THAT(std::string(out.status().message()), HasSubstr("broadcast"));
+}
+
+TEST(ModelTest, BatchNormAndReluFusionKeepResults) {
+  auto fused = Plan(ConvBnRelu(), true);
+  auto plain = Plan(ConvBnRelu(), false);
+  ASSERT_TRUE(fused.ok() && plain.ok());
+  EXPECT_EQ((*fused)->plan_stats().fused_batch_norms, 1);
+  EXPECT_EQ((*fused)->plan_stats().fused_activations, 1);
+  EXPECT_EQ((*fused)->plan_stats().nodes_planned, 2);
+  EXPECT_EQ((*plain)->plan_stats().nodes_planned, 4);
+  Tensor x = RandomTensor({3, 3, 8, 8}, 9);
+  auto a = (*fused)->Run({x});
+  auto b = (*plain)->Run({x});
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_LT(MaxAbsDiff((*a)[0], (*b)[0]), 1e-4f);
+}
+
+TEST(ModelTest, ConstantSubgraphsAreFolded) {
+  // Shape of a constant -> Gather -> Concat with -1 -> Reshape: folds to a constant shape.
+  ModelBuilder b;
+  b.Input("x", DType::kFloat32, {-1, 6}).Output("y", DType::kFloat32, {-1, 2, 3});
+  b.Initializer("like", Tensor::Create(DType::kFloat32, {4, 2, 3}).value());
+  b.Initializer("idx", Tensor::FromVector<int64_t>({2}, {1, 2}));
+  b.Initializer("minus1", Tensor::FromVector<int64_t>({1}, {-1}));
+  b.Node("Shape", {"like"}, {"s"});
+  b.Node("Gather", {"s", "idx"}, {"dims"});
+  SetAttr(b.Node("Concat", {"minus1", "dims"}, {"target"}), "axis", int64_t{0});
+  b.Node("Reshape", {"x", "target"}, {"y"});
+  auto m = Plan(b);
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_EQ((*m)->plan_stats().folded_constants, 3);
+  EXPECT_EQ((*m)->plan_stats().nodes_planned, 1);
+  auto out = (*m)->Run({RandomTensor({5, 6}, 4)});
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ((*out)[0].shape(), (Shape{5, 2, 3}));
+}
+
+TEST(ModelTest, OutputsDoNotAliasConstantsOrInputs) {
+  ModelBuilder b;
+  b.Input("x", DType::kFloat32, {2}).Output("c", DType::kFloat32, {2});
+  b.Output("xi", DType::kFloat32, {2});
+  b.Initializer("k", Tensor::FromVector<float>({2}, {1, 2}));
+  b.Node("Identity", {"k"}, {"c"});
+  b.Node("Identity", {"x"}, {"xi"});
+  auto m = Plan(b);
+  ASSERT_TRUE(m.ok());
+  Tensor x = Tensor::FromVector<float>({2}, {5, 6});
+  auto out = (*m)->Run({x});
+  ASSERT_TRUE(out.ok());
+  (*out)[0].data<float>()[0] = 100;
+  (*out)[1].data<float>()[0] = 100;
+  EXPECT_EQ(x.data<float>()[0], 5);
+  auto again = (*m)->Run({x});
+  EXPECT_EQ((*again)[0].data<float>()[0], 1);
+}
+
+TEST(ModelTest, DynamicBatchAndConcurrentRunsAgree) {
+  auto m = Plan(ConvBnRelu());
+  ASSERT_TRUE(m.ok());
+  Tensor x8 = RandomTensor({8, 3, 8, 8}, 11);
+  auto want = (*m)->Run({x8});
+  ASSERT_TRUE(want.ok());
+  // Row i of the batch equals the batch-1 result of image i.
+  for (int64_t i = 0; i < 8; ++i) {
+    Tensor xi = Tensor::Create(DType::kFloat32, {1, 3, 8, 8}).value();
+    std::memcpy(xi.raw_data(), x8.data<float>() + i * 192, 192 * sizeof(float));
+    auto yi = (*m)->Run({xi});
+    ASSERT_TRUE(yi.ok());
+    for (int c = 0; c < 4; ++c) {
+      EXPECT_NEAR(yi->at(0).data<float>()[c], want->at(0).data<float>()[i * 4 + c], 1e-5);
+    }
+  }
+  std::vector<std::thread> threads;
+  std::atomic<int> mismatches{0};
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      for (int r = 0; r < 20; ++r) {
+        auto got = (*m)->Run({x8});
+        if (!got.ok() || MaxAbsDiff(got->at(0), want->at(0)) != 0.0f) ++mismatches;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(mismatches.load(), 0);
+}
+
+}  // namespace
+}  // namespace inferd::models

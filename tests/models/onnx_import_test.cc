@@ -1,0 +1,202 @@
+// Malformed and unusual ONNX files: every one must give an error naming the problem, never a
+// crash.
+#include "models/onnx_import.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <random>
+
+#include "models/model.h"
+#include "tests/testing/model_builder.h"
+
+namespace inferd::models {
+namespace {
+
+using ::inferd::testing::MakeTempDir;
+using ::inferd::testing::ModelBuilder;
+using ::inferd::testing::SetAttr;
+using ::testing::HasSubstr;
+
+ModelBuilder ReluModel() {
+  ModelBuilder b;
+  b.Input("x", DType::kFloat32, {-1, 4}).Output("y", DType::kFloat32, {-1, 4});
+  b.Node("Relu", {"x"}, {"y"});
+  return b;
+}
+
+TEST(OnnxImportTest, ImportsAValidModel) {
+  auto g = ImportOnnxBytes(ReluModel().Serialize(), "");
+  ASSERT_TRUE(g.ok()) << g.status();
+  EXPECT_EQ(g->nodes.size(), 1u);
+  EXPECT_EQ(g->inputs.size(), 1u);
+  EXPECT_EQ(g->values[g->inputs[0]].info->dims, (std::vector<int64_t>{-1, 4}));
+}
+
+TEST(OnnxImportTest, EmptyBytesAreRejected) {
+  auto g = ImportOnnxBytes("", "");
+  EXPECT_EQ(g.status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(OnnxImportTest, TruncatedFileIsRejected) {
+  const std::string bytes = ReluModel().Serialize();
+  for (size_t len : {bytes.size() / 3, bytes.size() / 2, bytes.size() - 1}) {
+    auto g = ImportOnnxBytes(bytes.substr(0, len), "");
+    EXPECT_FALSE(g.ok()) << "length " << len;
+  }
+}
+
+TEST(OnnxImportTest, RandomBytesNeverCrash) {
+  std::mt19937 rng(7);
+  for (int i = 0; i < 200; ++i) {
+    std::string bytes(1 + rng() % 512, '\0');
+    for (char& c : bytes) c = static_cast<char>(rng());
+    auto g = ImportOnnxBytes(bytes, "");
+    if (g.ok()) {
+      // Whatever parsed must also plan or fail cleanly.
+      auto m = Model::FromGraph(*std::move(g));
+      (void)m;
+    }
+  }
+}
+
+TEST(OnnxImportTest, MissingFileIsNotFound) {
+  auto g = ImportOnnxFile("/nonexistent/model.onnx");
+  EXPECT_EQ(g.status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST(OnnxImportTest, MissingInitializerNamesTheInput) {
+  ModelBuilder b;
+  b.Input("x", DType::kFloat32, {2}).Output("y", DType::kFloat32, {2});
+  b.Node("Add", {"x", "bias"}, {"y"});
+  auto g = ImportOnnxBytes(b.Serialize(), "");
+  ASSERT_FALSE(g.ok());
+  EXPECT_THAT(std::string(g.status().message()), HasSubstr("'bias'"));
+  EXPECT_THAT(std::string(g.status().message()), HasSubstr("missing initializer"));
+}
+
+TEST(OnnxImportTest, InitializerWithWrongByteCountIsRejected) {
+  ModelBuilder b = ReluModel();
+  auto* init = b.mutable_proto().mutable_graph()->add_initializer();
+  init->set_name("w");
+  init->set_data_type(onnx::TensorProto::FLOAT);
+  init->add_dims(4);
+  init->set_raw_data(std::string(12, '\0'));  // 3 floats for 4
+  auto g = ImportOnnxBytes(b.Serialize(), "");
+  ASSERT_FALSE(g.ok());
+  EXPECT_THAT(std::string(g.status().message()), HasSubstr("'w'"));
+}
+
+TEST(OnnxImportTest, TypedFieldCountMismatchIsRejected) {
+  ModelBuilder b = ReluModel();
+  auto* init = b.mutable_proto().mutable_graph()->add_initializer();
+  init->set_name("w");
+  init->set_data_type(onnx::TensorProto::INT64);
+  init->add_dims(3);
+  init->add_int64_data(1);
+  auto g = ImportOnnxBytes(b.Serialize(), "");
+  EXPECT_FALSE(g.ok());
+}
+
+TEST(OnnxImportTest, NegativeOrHugeDimsAreRejected) {
+  for (int64_t d : {int64_t{-3}, int64_t{1} << 62}) {
+    ModelBuilder b = ReluModel();
+    auto* init = b.mutable_proto().mutable_graph()->add_initializer();
+    init->set_name("w");
+    init->set_data_type(onnx::TensorProto::FLOAT);
+    init->add_dims(d);
+    init->add_dims(d);
+    EXPECT_FALSE(ImportOnnxBytes(b.Serialize(), "").ok()) << d;
+  }
+}
+
+TEST(OnnxImportTest, ExternalDataIsReadAndValidated) {
+  const auto dir = MakeTempDir("external");
+  {
+    std::ofstream out(dir / "weights.bin", std::ios::binary);
+    const float values[2] = {1.5f, -2.0f};
+    out.write("xxxx", 4);  // offset 4
+    out.write(reinterpret_cast<const char*>(values), sizeof(values));
+  }
+  auto make = [&](const std::string& location, const std::string& length) {
+    ModelBuilder b;
+    b.Input("x", DType::kFloat32, {2}).Output("y", DType::kFloat32, {2});
+    b.Node("Add", {"x", "w"}, {"y"});
+    auto* init = b.mutable_proto().mutable_graph()->add_initializer();
+    init->set_name("w");
+    init->set_data_type(onnx::TensorProto::FLOAT);
+    init->add_dims(2);
+    init->set_data_location(onnx::TensorProto::EXTERNAL);
+    auto* kv = init->add_external_data();
+    kv->set_key("location");
+    kv->set_value(location);
+    kv = init->add_external_data();
+    kv->set_key("offset");
+    kv->set_value("4");
+    kv = init->add_external_data();
+    kv->set_key("length");
+    kv->set_value(length);
+    return b.WriteTo(dir);
+  };
+  auto g = ImportOnnxFile(make("weights.bin", "8"));
+  ASSERT_TRUE(g.ok()) << g.status();
+  const Tensor& w = g->constants.begin()->second;
+  EXPECT_EQ(w.data<float>()[0], 1.5f);
+  EXPECT_EQ(w.data<float>()[1], -2.0f);
+  EXPECT_FALSE(ImportOnnxFile(make("missing.bin", "8")).ok());
+  EXPECT_FALSE(ImportOnnxFile(make("../../etc/passwd", "8")).ok());
+  EXPECT_FALSE(ImportOnnxFile(make("/etc/passwd", "8")).ok());
+  EXPECT_FALSE(ImportOnnxFile(make("weights.bin", "12")).ok());   // past the end
+  EXPECT_FALSE(ImportOnnxFile(make("weights.bin", "abc")).ok());  // not a number
+}
+
+TEST(OnnxImportTest, ValueProducedTwiceIsRejected) {
+  ModelBuilder b;
+  b.Input("x", DType::kFloat32, {2}).Output("y", DType::kFloat32, {2});
+  b.Node("Relu", {"x"}, {"y"});
+  b.Node("Sigmoid", {"x"}, {"y"});
+  EXPECT_FALSE(ImportOnnxBytes(b.Serialize(), "").ok());
+}
+
+TEST(OnnxImportTest, OutputNotProducedIsRejected) {
+  ModelBuilder b;
+  b.Input("x", DType::kFloat32, {2}).Output("nothing", DType::kFloat32, {2});
+  b.Node("Relu", {"x"}, {"y"});
+  auto g = ImportOnnxBytes(b.Serialize(), "");
+  ASSERT_FALSE(g.ok());
+  EXPECT_THAT(std::string(g.status().message()), HasSubstr("'nothing'"));
+}
+
+TEST(OnnxImportTest, StringInputIsRejected) {
+  ModelBuilder b;
+  b.Input("x", DType::kString, {2}).Output("y", DType::kString, {2});
+  b.Node("Identity", {"x"}, {"y"});
+  auto g = ImportOnnxBytes(b.Serialize(), "");
+  ASSERT_FALSE(g.ok());
+  EXPECT_THAT(std::string(g.status().message()), HasSubstr("string"));
+}
+
+TEST(OnnxImportTest, MissingOpsetIsRejected) {
+  ModelBuilder b = ReluModel();
+  b.mutable_proto().clear_opset_import();
+  EXPECT_FALSE(ImportOnnxBytes(b.Serialize(), "").ok());
+}
+
+TEST(OnnxImportTest, TensorFileRoundTrip) {
+  const auto dir = MakeTempDir("tensor");
+  Tensor t = Tensor::FromVector<int64_t>({2, 2}, {1, -2, 3, 4});
+  ASSERT_TRUE(WriteTensorFile(t, "t", dir / "t.pb").ok());
+  auto r = ReadTensorFile(dir / "t.pb");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->shape(), t.shape());
+  EXPECT_EQ(r->data<int64_t>()[1], -2);
+  {
+    std::ofstream out(dir / "bad.pb", std::ios::binary);
+    out << "\xff\xff\xff garbage";
+  }
+  EXPECT_FALSE(ReadTensorFile(dir / "bad.pb").ok());
+}
+
+}  // namespace
+}  // namespace inferd::models
