@@ -112,13 +112,20 @@ int Bench(const Model& model, const std::string& model_path, int runs, int batch
   }
   std::vector<double> ms;
   std::map<std::string, std::pair<double, int>> per_op;  // total us, nodes
+  std::vector<inferd::models::RunProfile::Entry> per_node;  // summed over runs
   for (int i = 0; i < runs; ++i) {
     inferd::models::RunProfile profile;
     const auto start = std::chrono::steady_clock::now();
     auto out = model.Run(*inputs, absl::GetFlag(FLAGS_profile) ? &profile : nullptr);
-    for (const auto& e : profile.entries) {
+    for (size_t n = 0; n < profile.entries.size(); ++n) {
+      const auto& e = profile.entries[n];
       per_op[e.op_type].first += e.microseconds / runs;
-      if (i == 0) ++per_op[e.op_type].second;
+      if (i == 0) {
+        ++per_op[e.op_type].second;
+        per_node.push_back(e);
+        per_node.back().microseconds = 0;
+      }
+      per_node[n].microseconds += e.microseconds / runs;
     }
     const auto end = std::chrono::steady_clock::now();
     if (!out.ok()) return Fail(std::string(out.status().message()));
@@ -133,6 +140,12 @@ int Bench(const Model& model, const std::string& model_path, int runs, int batch
       total += v.first;
     }
     std::sort(rows.rbegin(), rows.rend());
+    std::fprintf(stderr, "%-40s %-18s %10s %8s\n", "node", "output", "ms/run", "GFLOP/s");
+    for (const auto& e : per_node) {
+      std::fprintf(stderr, "%-40s %-18s %10.3f %8.1f\n", (e.op_type + " " + e.node_name).c_str(),
+                   inferd::models::ShapeToString(e.output_shape).c_str(), e.microseconds / 1000,
+                   e.flops / (e.microseconds * 1e3));
+    }
     std::fprintf(stderr, "%-22s %6s %10s %6s\n", "op", "nodes", "ms/run", "share");
     for (const auto& [us, op] : rows) {
       std::fprintf(stderr, "%-22s %6d %10.3f %5.1f%%\n", op.c_str(), per_op[op].second,

@@ -42,8 +42,12 @@ class KernelContext {
   // Sets output `i` to an existing tensor (views: Reshape, Identity, ...).
   void Set(int i, Tensor t) { (*outputs_)[i] = std::move(t); }
   ThreadPool& pool() const { return *pool_; }
+  // Floating-point operations this invocation performed (for profiles); 0 if not reported.
+  void ReportFlops(double flops) { flops_ = flops; }
+  double flops() const { return flops_; }
 
  private:
+  double flops_ = 0;
   absl::Span<const Tensor* const> inputs_;
   std::vector<Tensor>* outputs_;
   TensorAllocator* allocator_;

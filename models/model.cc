@@ -197,7 +197,8 @@ absl::StatusOr<std::vector<Tensor>> Model::Run(const std::vector<Tensor>& inputs
       profile->entries.push_back(
           {node.op_type, node.name,
            std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start)
-               .count()});
+               .count(),
+           ctx.flops(), outs.empty() ? Shape{} : outs[0].shape()});
     }
     if (!status.ok()) {
       status = absl::Status(status.code(), absl::StrCat(node.Describe(), ": ", status.message()));

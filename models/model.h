@@ -40,6 +40,8 @@ struct RunProfile {
     std::string op_type;
     std::string node_name;
     double microseconds = 0;
+    double flops = 0;  // reported by compute-bound kernels, else 0
+    Shape output_shape;
   };
   std::vector<Entry> entries;  // in execution order
 };

@@ -151,6 +151,7 @@ class ConvKernel : public Kernel {
     ASSIGN_OR_RETURN(Tensor * y, ctx.Allocate(0, DType::kFloat32, out_shape));
     if (y->num_elements() == 0) return absl::OkStatus();
     const float* bias = b ? b->data<float>() : nullptr;
+    ctx.ReportFlops(2.0 * y->num_elements() * (w->num_elements() / m));
     if (group_ == c && m == c && g.spatial <= 2) {
       Depthwise(ctx, *x, *w, bias, g, y);
     } else {
@@ -217,13 +218,13 @@ class ConvKernel : public Kernel {
       const int64_t nb = p1 - p0;
       const float* xi = xd + (ni * c + gi * cg) * in_size;
       float* yi = yd + (ni * m + gi * mg) * p + p0;
+      const int64_t panel0 = panels * split / splits, panel1 = panels * (split + 1) / splits;
       float* packed_b = ThreadScratch(0, PackedBSize(k, nb));
       if (pointwise) {
         PackB(xi + p0, in_size, k, nb, packed_b);
       } else {
         Im2ColPacked(xi, g, cg, p0, p1, ThreadScratch(1, nb), packed_b);
       }
-      const int64_t panel0 = panels * split / splits, panel1 = panels * (split + 1) / splits;
       SgemmPacked((*packed)[gi], panel0, panel1, nb, packed_b, yi, p);
       const int64_t row0 = panel0 * kGemmMr, row1 = std::min(mg, panel1 * kGemmMr);
       Epilogue(yi + row0 * p, row1 - row0, nb, p, bias ? bias + gi * mg + row0 : nullptr,
