@@ -9,6 +9,7 @@
 
 #include "common/status_macros.h"
 #include "models/cpu/sgemm.h"
+#include "models/cpu/depthwise.h"
 #include "models/cpu/kernel_util.h"
 #include "models/cpu/kernels.h"
 #include "models/cpu/window.h"
@@ -21,10 +22,11 @@ namespace {
 constexpr int64_t kColumnBlock = 256;
 
 // Writes rows [c, kd, kh, kw] x columns [p0, p1) of the im2col matrix of one image/group
-// straight into the GEMM's packed-B layout (PackB's), one row at a time through `row`
-// (p1 - p0 floats, stays in L1).
+// straight into a packed GEMM layout, one row at a time through `row` (p1 - p0 floats, stays
+// in L1): panels of `width` columns, [K][width] each — PackB's layout for width 32, and for
+// width 8 PackedA's layout of the transposed matrix (positions as rows).
 void Im2ColPacked(const float* x, const WindowGeometry& g, int64_t channels, int64_t p0,
-                  int64_t p1, float* row, float* packed) {
+                  int64_t p1, int64_t width_panel, float* row, float* packed) {
   const int64_t width = p1 - p0;
   const int64_t rows = channels * g.kernel_size();
   const int64_t o_hw = g.out[1] * g.out[2];
@@ -71,11 +73,11 @@ void Im2ColPacked(const float* x, const WindowGeometry& g, int64_t channels, int
               ++od;
             }
           }
-          for (int64_t j0 = 0; j0 < width; j0 += kGemmNr) {
-            const int64_t w = std::min(kGemmNr, width - j0);
-            float* out = packed + (j0 / kGemmNr) * rows * kGemmNr + r * kGemmNr;
+          for (int64_t j0 = 0; j0 < width; j0 += width_panel) {
+            const int64_t w = std::min(width_panel, width - j0);
+            float* out = packed + (j0 / width_panel) * rows * width_panel + r * width_panel;
             std::memcpy(out, row + j0, w * sizeof(float));
-            if (w < kGemmNr) std::memset(out + w, 0, (kGemmNr - w) * sizeof(float));
+            if (w < width_panel) std::memset(out + w, 0, (width_panel - w) * sizeof(float));
           }
         }
       }
@@ -109,6 +111,7 @@ class ConvKernel : public Kernel {
     if (w != nullptr && w->dtype() == DType::kFloat32 && w->rank() >= 3 &&
         w->dim(0) % k->group_ == 0) {
       k->packed_ = PackWeights(*w, k->group_);
+      k->packed_t_ = PackWeightsTransposed(*w, k->group_);
     }
     if (info.attrs().Has(kFusedActivation)) {
       k->clamp_ = true;
@@ -153,7 +156,8 @@ class ConvKernel : public Kernel {
     const float* bias = b ? b->data<float>() : nullptr;
     ctx.ReportFlops(2.0 * y->num_elements() * (w->num_elements() / m));
     if (group_ == c && m == c && g.spatial <= 2) {
-      Depthwise(ctx, *x, *w, bias, g, y);
+      DepthwiseConv2d(ctx.pool(), x->data<float>(), w->data<float>(), bias, g, n, c, clamp_, lo_,
+                      hi_, y->data<float>());
     } else {
       GemmConv(ctx, *x, *w, bias, g, y);
     }
@@ -162,6 +166,89 @@ class ConvKernel : public Kernel {
 
  private:
   ConvKernel() = default;
+
+  // W^T per group as a packed B operand (output channels as columns), for small images.
+  static std::vector<std::shared_ptr<Buffer>> PackWeightsTransposed(const Tensor& w,
+                                                                    int64_t group) {
+    const int64_t mg = w.dim(0) / group;
+    const int64_t k = w.num_elements() / w.dim(0);
+    std::vector<std::shared_ptr<Buffer>> packed;
+    for (int64_t g = 0; g < group; ++g) {
+      auto buffer = Buffer::Allocate(PackedBSize(k, mg) * sizeof(float));
+      if (buffer == nullptr) return {};
+      PackBTransposed(w.data<float>() + g * mg * k, k, k, mg, static_cast<float*>(buffer->data()));
+      packed.push_back(std::move(buffer));
+    }
+    return packed;
+  }
+
+  // Fraction of GEMM work that is not padding when `rows` rows are computed in panels of
+  // `row_panel` and `cols` columns in panels of `col_panel`.
+  static double Useful(int64_t rows, int64_t row_panel, int64_t cols, int64_t col_panel) {
+    const auto up = [](int64_t v, int64_t q) { return (v + q - 1) / q * q; };
+    return static_cast<double>(rows) * cols / (up(rows, row_panel) * up(cols, col_panel));
+  }
+
+  // Positions as GEMM rows (8-row panels) and output channels as 32-column panels: for small
+  // images this pads less (7x7 = 49 positions pad to 56 instead of 64). All images of the batch
+  // are stacked as rows (each padded to whole panels): im2col into a shared packed A, then one
+  // GEMM split over row groups and output-channel panels, each task transposing its block into
+  // NCHW with bias and activation.
+  void TransposedConv(KernelContext& ctx, const Tensor& x, const float* bias,
+                      const WindowGeometry& g, int64_t cg, int64_t mg, bool pointwise,
+                      Tensor* y) const {
+    const int64_t n = x.dim(0), c = x.dim(1), m = y->dim(1);
+    const int64_t k = cg * g.kernel_size();
+    const int64_t p = g.out_size();
+    const int64_t image_panels = (p + kGemmMr - 1) / kGemmMr;
+    const int64_t a_panels = n * image_panels;
+    const int64_t rows = a_panels * kGemmMr;
+    const int64_t b_panels = (mg + kGemmNr - 1) / kGemmNr;
+    // Shared by the pool's tasks; owned by (and reused across calls on) the calling thread.
+    float* a = ThreadScratch(4, rows * k);
+    float* ct = ThreadScratch(5, rows * mg);
+    const int64_t threads = ctx.pool().num_threads();
+    const int64_t row_groups =
+        std::min(a_panels, std::max<int64_t>(1, (2 * threads + b_panels - 1) / b_panels));
+    for (int64_t gi = 0; gi < group_; ++gi) {
+      // im2col per (image, chunk of whole panels), so each call covers many positions.
+      const int64_t chunks = std::max<int64_t>(1, std::min(image_panels, 2 * threads / n));
+      ctx.pool().ParallelTasks(n * chunks, [&](int64_t t) {
+        const int64_t img = t / chunks, ch = t % chunks;
+        const int64_t q0 = image_panels * ch / chunks, q1 = image_panels * (ch + 1) / chunks;
+        if (q0 == q1) return;
+        const int64_t r0 = q0 * kGemmMr, r1 = std::min(p, q1 * kGemmMr);
+        const float* xi = x.data<float>() + (img * c + gi * cg) * g.in_size();
+        float* panel = a + (img * image_panels + q0) * kGemmMr * k;
+        if (pointwise) {
+          PackPanels(xi + r0, p, k, r1 - r0, kGemmMr, panel);
+        } else {
+          Im2ColPacked(xi, g, cg, r0, r1, kGemmMr, ThreadScratch(1, r1 - r0), panel);
+        }
+      });
+      const float* wt = static_cast<const float*>(packed_t_[gi]->data());
+      ctx.pool().ParallelTasks(row_groups * b_panels, [&](int64_t t) {
+        const int64_t jp = t / row_groups, rg = t % row_groups;
+        const int64_t q0 = a_panels * rg / row_groups, q1 = a_panels * (rg + 1) / row_groups;
+        const int64_t c0 = jp * kGemmNr, c1 = std::min(mg, c0 + kGemmNr);
+        SgemmPacked(PackedARef{a, rows, k}, q0, q1, c1 - c0, wt + jp * k * kGemmNr, ct + c0, mg);
+        for (int64_t q = q0; q < q1; ++q) {
+          const int64_t img = q / image_panels;
+          const int64_t r0 = (q % image_panels) * kGemmMr, r1 = std::min(p, r0 + kGemmMr);
+          const float* src = ct + q * kGemmMr * mg;
+          float* yi = y->data<float>() + (img * m + gi * mg) * p;
+          for (int64_t mo = c0; mo < c1; ++mo) {
+            float* out = yi + mo * p;
+            const float b = bias ? bias[gi * mg + mo] : 0.0f;
+            for (int64_t r = r0; r < r1; ++r) {
+              const float v = src[(r - r0) * mg + mo] + b;
+              out[r] = clamp_ ? std::min(hi_, std::max(lo_, v)) : v;
+            }
+          }
+        }
+      });
+    }
+  }
 
   static std::vector<PackedA> PackWeights(const Tensor& w, int64_t group) {
     const int64_t mg = w.dim(0) / group;
@@ -184,23 +271,26 @@ class ConvKernel : public Kernel {
     for (int d = 0; d < kMaxSpatial; ++d) {
       pointwise = pointwise && g.stride[d] == 1 && g.pad_begin[d] == 0 && g.pad_end[d] == 0;
     }
+    if (!packed_t_.empty() &&
+        Useful(p, kGemmMr, mg, kGemmNr) > 1.13 * Useful(mg, kGemmMr, p, kGemmNr)) {
+      TransposedConv(ctx, x, bias, g, cg, mg, pointwise, y);
+      return;
+    }
     std::vector<PackedA> local;
     const std::vector<PackedA>* packed = &packed_;
     if (packed_.empty()) {  // weights computed at run time
       local = PackWeights(w, group_);
       packed = &local;
     }
-    // Tasks: (image, group) x column blocks x row splits; row splits only when there are too
-    // few column blocks to occupy the pool.
+    // Tasks: (image, group) x column blocks x row splits. Blocks are whole GEMM panels of about
+    // kColumnBlock columns, their count rounded so the pool's threads get equal shares; row
+    // splits only when there are too few blocks to occupy the pool.
     const int threads = ctx.pool().num_threads();
     const int64_t images = n * group_;
-    int64_t block = std::min<int64_t>(kColumnBlock, (p + kGemmNr - 1) / kGemmNr * kGemmNr);
-    int64_t blocks = (p + block - 1) / block;
-    if (images * blocks < threads && p > kGemmNr) {
-      const int64_t want = (threads + images - 1) / images;
-      block = std::max<int64_t>(kGemmNr, ((p + want - 1) / want + kGemmNr - 1) / kGemmNr * kGemmNr);
-      blocks = (p + block - 1) / block;
-    }
+    const int64_t col_panels = (p + kGemmNr - 1) / kGemmNr;
+    int64_t blocks = (col_panels * kGemmNr + kColumnBlock - 1) / kColumnBlock;
+    if (images % threads != 0) blocks = (blocks + threads - 1) / threads * threads;
+    blocks = std::max<int64_t>(1, std::min(blocks, col_panels));
     const int64_t panels = (*packed)[0].panels();
     int64_t splits = 1;
     if (images * blocks < threads) {
@@ -213,17 +303,18 @@ class ConvKernel : public Kernel {
       const int64_t rest = t / splits;
       const int64_t img = rest / blocks;
       const int64_t ni = img / group_, gi = img % group_;
-      const int64_t p0 = (rest % blocks) * block;
-      const int64_t p1 = std::min(p, p0 + block);
+      const int64_t bi = rest % blocks;
+      const int64_t p0 = col_panels * bi / blocks * kGemmNr;
+      const int64_t p1 = std::min(p, col_panels * (bi + 1) / blocks * kGemmNr);
       const int64_t nb = p1 - p0;
       const float* xi = xd + (ni * c + gi * cg) * in_size;
       float* yi = yd + (ni * m + gi * mg) * p + p0;
       const int64_t panel0 = panels * split / splits, panel1 = panels * (split + 1) / splits;
       float* packed_b = ThreadScratch(0, PackedBSize(k, nb));
       if (pointwise) {
-        PackB(xi + p0, in_size, k, nb, packed_b);
+        PackPanels(xi + p0, in_size, k, nb, kGemmNr, packed_b);
       } else {
-        Im2ColPacked(xi, g, cg, p0, p1, ThreadScratch(1, nb), packed_b);
+        Im2ColPacked(xi, g, cg, p0, p1, kGemmNr, ThreadScratch(1, nb), packed_b);
       }
       SgemmPacked((*packed)[gi], panel0, panel1, nb, packed_b, yi, p);
       const int64_t row0 = panel0 * kGemmMr, row1 = std::min(mg, panel1 * kGemmMr);
@@ -232,60 +323,10 @@ class ConvKernel : public Kernel {
     });
   }
 
-  // One channel per task: copy the plane into a zero-padded buffer, then accumulate each
-  // kernel tap over whole output rows (contiguous for stride 1, so it vectorises).
-  void Depthwise(KernelContext& ctx, const Tensor& x, const Tensor& w, const float* bias,
-                 const WindowGeometry& g, Tensor* y) const {
-    const int64_t n = x.dim(0), c = x.dim(1);
-    const int64_t ih = g.in[1], iw = g.in[2], oh = g.out[1], ow = g.out[2];
-    const int64_t kh = g.kernel[1], kw = g.kernel[2];
-    const int64_t sh = g.stride[1], sw = g.stride[2], dh = g.dilation[1], dw = g.dilation[2];
-    const int64_t ph = std::max(g.pad_begin[1] + ih, (oh - 1) * sh + (kh - 1) * dh + 1);
-    const int64_t pw = std::max(g.pad_begin[2] + iw, (ow - 1) * sw + (kw - 1) * dw + 1);
-    const float* xd = x.data<float>();
-    const float* wd = w.data<float>();
-    float* yd = y->data<float>();
-    const bool clamp = clamp_;
-    const float lo = lo_, hi = hi_;
-    ctx.pool().ParallelFor(n * c, 1, [&](int64_t begin, int64_t end) {
-      float* pad = ThreadScratch(2, ph * pw);
-      for (int64_t nc = begin; nc < end; ++nc) {
-        const int64_t ch = nc % c;
-        const float* xp = xd + nc * ih * iw;
-        std::fill(pad, pad + ph * pw, 0.0f);
-        for (int64_t r = 0; r < ih; ++r) {
-          std::memcpy(pad + (r + g.pad_begin[1]) * pw + g.pad_begin[2], xp + r * iw,
-                      iw * sizeof(float));
-        }
-        const float* wk = wd + ch * kh * kw;
-        const float b = bias ? bias[ch] : 0.0f;
-        float* yp = yd + nc * oh * ow;
-        for (int64_t r = 0; r < oh; ++r) {
-          float* out = yp + r * ow;
-          for (int64_t j = 0; j < ow; ++j) out[j] = b;
-          for (int64_t a = 0; a < kh; ++a) {
-            const float* in_row = pad + (r * sh + a * dh) * pw;
-            for (int64_t e = 0; e < kw; ++e) {
-              const float wv = wk[a * kw + e];
-              const float* src = in_row + e * dw;
-              if (sw == 1) {
-                for (int64_t j = 0; j < ow; ++j) out[j] += wv * src[j];
-              } else {
-                for (int64_t j = 0; j < ow; ++j) out[j] += wv * src[j * sw];
-              }
-            }
-          }
-          if (clamp) {
-            for (int64_t j = 0; j < ow; ++j) out[j] = std::min(hi, std::max(lo, out[j]));
-          }
-        }
-      }
-    });
-  }
-
   WindowAttrs window_;
   int64_t group_ = 1;
   std::vector<PackedA> packed_;  // per group, when the weights are constant
+  std::vector<std::shared_ptr<Buffer>> packed_t_;  // W^T per group, for TransposedConv
   bool clamp_ = false;
   float lo_ = 0, hi_ = 0;
 };

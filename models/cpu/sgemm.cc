@@ -81,21 +81,30 @@ PackedA::PackedA(const float* a, int64_t lda, int64_t m, int64_t k)
   }
 }
 
-void PackB(const float* b, int64_t ldb, int64_t k, int64_t n, float* packed) {
-  for (int64_t j0 = 0; j0 < n; j0 += kGemmNr) {
-    const int64_t w = std::min(kGemmNr, n - j0);
-    float* panel = packed + (j0 / kGemmNr) * k * kGemmNr;
+void PackPanels(const float* src, int64_t ld, int64_t k, int64_t n, int64_t width,
+                float* packed) {
+  for (int64_t j0 = 0; j0 < n; j0 += width) {
+    const int64_t w = std::min(width, n - j0);
+    float* panel = packed + (j0 / width) * k * width;
     for (int64_t p = 0; p < k; ++p) {
-      float* dst = panel + p * kGemmNr;
-      std::memcpy(dst, b + p * ldb + j0, w * sizeof(float));
-      if (w < kGemmNr) std::memset(dst + w, 0, (kGemmNr - w) * sizeof(float));
+      float* dst = panel + p * width;
+      std::memcpy(dst, src + p * ld + j0, w * sizeof(float));
+      if (w < width) std::memset(dst + w, 0, (width - w) * sizeof(float));
     }
   }
 }
 
-void SgemmPacked(const PackedA& a, int64_t panel_begin, int64_t panel_end, int64_t n,
+void PackBTransposed(const float* w, int64_t ldw, int64_t k, int64_t n, float* packed) {
+  std::memset(packed, 0, PackedBSize(k, n) * sizeof(float));
+  for (int64_t j = 0; j < n; ++j) {
+    float* panel = packed + (j / kGemmNr) * k * kGemmNr + (j % kGemmNr);
+    for (int64_t p = 0; p < k; ++p) panel[p * kGemmNr] = w[j * ldw + p];
+  }
+}
+
+void SgemmPacked(PackedARef a, int64_t panel_begin, int64_t panel_end, int64_t n,
                  const float* packed_b, float* c, int64_t ldc) {
-  const int64_t m = a.m(), k = a.k();
+  const int64_t m = a.m, k = a.k;
   if (m == 0 || n == 0 || panel_begin >= panel_end) return;
   if (k == 0) {
     for (int64_t i = panel_begin * kGemmMr; i < std::min(m, panel_end * kGemmMr); ++i) {
@@ -107,14 +116,23 @@ void SgemmPacked(const PackedA& a, int64_t panel_begin, int64_t panel_end, int64
   for (int64_t p0 = 0; p0 < k; p0 += kKc) {
     const int64_t kc = std::min(kKc, k - p0);
     const bool accumulate = p0 > 0;
-    for (int64_t ip = panel_begin; ip < panel_end; ++ip) {
+    auto tile = [&](int64_t ip, int64_t jp) {
       const float* ap = a.panel(ip) + p0 * kGemmMr;
+      const float* bp = packed_b + jp * k * kGemmNr + p0 * kGemmNr;
       const int64_t rows = std::min(kGemmMr, m - ip * kGemmMr);
+      const int64_t cols = std::min(kGemmNr, n - jp * kGemmNr);
+      MicroKernel(kc, ap, bp, c + ip * kGemmMr * ldc + jp * kGemmNr, ldc, accumulate, rows,
+                  cols);
+    };
+    // Keep the smaller operand's block cached and stream the other: with few row panels the
+    // A block stays in L2 while each B panel is read once.
+    if (panel_end - panel_begin < n_panels) {
       for (int64_t jp = 0; jp < n_panels; ++jp) {
-        const float* bp = packed_b + jp * k * kGemmNr + p0 * kGemmNr;
-        const int64_t cols = std::min(kGemmNr, n - jp * kGemmNr);
-        MicroKernel(kc, ap, bp, c + ip * kGemmMr * ldc + jp * kGemmNr, ldc, accumulate, rows,
-                    cols);
+        for (int64_t ip = panel_begin; ip < panel_end; ++ip) tile(ip, jp);
+      }
+    } else {
+      for (int64_t ip = panel_begin; ip < panel_end; ++ip) {
+        for (int64_t jp = 0; jp < n_panels; ++jp) tile(ip, jp);
       }
     }
   }
@@ -126,7 +144,7 @@ float* ThreadScratch(int slot, int64_t floats) {
     int64_t size = 0;
     ~Buffer() { std::free(data); }
   };
-  thread_local Buffer buffers[4];
+  thread_local Buffer buffers[kScratchSlots];
   Buffer& b = buffers[slot];
   if (b.size < floats) {
     std::free(b.data);

@@ -13,6 +13,14 @@ namespace inferd::models::cpu {
 inline constexpr int64_t kGemmMr = 8;   // rows of A per packed panel
 inline constexpr int64_t kGemmNr = 32;  // columns of B per packed panel
 
+// A packed A operand in memory owned elsewhere: ceil(m/8) panels of [k][8].
+struct PackedARef {
+  const float* data;
+  int64_t m, k;
+  int64_t panels() const { return (m + kGemmMr - 1) / kGemmMr; }
+  const float* panel(int64_t p) const { return data + p * k * kGemmMr; }
+};
+
 // A (row-major, M x K, row stride lda) packed into ceil(M/8) panels of [K][8], zero-padded.
 class PackedA {
  public:
@@ -22,6 +30,7 @@ class PackedA {
   int64_t panels() const { return (m_ + kGemmMr - 1) / kGemmMr; }
   int64_t k() const { return k_; }
   const float* panel(int64_t p) const { return data_.data() + p * k_ * kGemmMr; }
+  operator PackedARef() const { return {data_.data(), m_, k_}; }  // NOLINT: a view
 
  private:
   int64_t m_ = 0, k_ = 0;
@@ -33,17 +42,26 @@ inline int64_t PackedBSize(int64_t k, int64_t n) {
   return ((n + kGemmNr - 1) / kGemmNr) * k * kGemmNr;
 }
 
-// B (row-major, K x N, row stride ldb) into ceil(N/32) panels of [K][32], zero-padded.
-// `packed` must be 64-byte aligned and hold PackedBSize(k, n) floats.
-void PackB(const float* b, int64_t ldb, int64_t k, int64_t n, float* packed);
+// A row-major K x N matrix (row stride ld) into ceil(N/width) panels of [K][width],
+// zero-padded: PackB's layout for width 32 (`packed` 64-byte aligned, PackedBSize floats), and
+// PackedA's layout of the transposed matrix for width 8.
+void PackPanels(const float* src, int64_t ld, int64_t k, int64_t n, int64_t width,
+                float* packed);
+inline void PackB(const float* b, int64_t ldb, int64_t k, int64_t n, float* packed) {
+  PackPanels(b, ldb, k, n, kGemmNr, packed);
+}
+// Same for B = W^T where W is row-major N x K with row stride ldw.
+void PackBTransposed(const float* w, int64_t ldw, int64_t k, int64_t n, float* packed);
 
 // Rows [8 * panel_begin, 8 * panel_end) of C = A * B, overwriting them; `c` points at row 0
 // of C (row stride ldc) and `packed_b` comes from PackB(k, n).
-void SgemmPacked(const PackedA& a, int64_t panel_begin, int64_t panel_end, int64_t n,
+void SgemmPacked(PackedARef a, int64_t panel_begin, int64_t panel_end, int64_t n,
                  const float* packed_b, float* c, int64_t ldc);
 
 // A grow-only, 64-byte aligned scratch buffer owned by the calling thread. `slot` selects one
-// of a few independent buffers.
+// of kScratchSlots independent buffers; each user owns a slot (0 packed B, 1 im2col row,
+// 2 depthwise plane, 3 pooling plane, 4-5 transposed conv operands).
+inline constexpr int kScratchSlots = 6;
 float* ThreadScratch(int slot, int64_t floats);
 
 }  // namespace inferd::models::cpu
