@@ -77,6 +77,7 @@ absl::StatusOr<std::unique_ptr<Model>> Model::FromGraph(Graph graph, LoadOptions
   if (options.optimize) {
     RETURN_IF_ERROR(FoldConstants(graph, registry, model->device_->pool(), stats));
     FoldBatchNormIntoConv(graph, stats);
+    FoldPadIntoWindow(graph, stats);
     FuseActivations(graph, stats);
   }
   RemoveDeadNodes(graph);

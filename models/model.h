@@ -32,6 +32,7 @@ struct PlanStats {
   int folded_constants = 0;
   int fused_batch_norms = 0;
   int fused_activations = 0;
+  int folded_pads = 0;
 };
 
 // Per-node wall time of one Run(), for profiling.

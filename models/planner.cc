@@ -267,6 +267,81 @@ void FuseActivations(Graph& graph, PlanStats& stats) {
   graph.nodes = std::move(kept);
 }
 
+void FoldPadIntoWindow(Graph& graph, PlanStats& stats) {
+  std::vector<bool> removed(graph.nodes.size(), false);
+  for (size_t i = 0; i < graph.nodes.size(); ++i) {
+    const Node& pad = graph.nodes[i];
+    if (pad.op_type != "Pad" || !IsDefaultDomain(pad) || pad.outputs.size() != 1 ||
+        pad.inputs.empty()) {
+      continue;
+    }
+    if (pad.attrs.GetString("mode", "constant").value_or("") != "constant") continue;
+    std::vector<int64_t> pads;
+    if (pad.opset < 11) {
+      pads = pad.attrs.GetInts("pads", {}).value_or(std::vector<int64_t>{});
+      if (pad.attrs.GetFloat("value", 0.0f).value_or(1.0f) != 0.0f) continue;
+    } else {
+      const Tensor* p = ConstantOf(graph, pad.inputs.size() > 1 ? pad.inputs[1] : kNoValue);
+      if (p == nullptr || (p->dtype() != DType::kInt64 && p->dtype() != DType::kInt32)) continue;
+      for (int64_t k = 0; k < p->num_elements(); ++k) pads.push_back(p->ElementAsInt64(k));
+      if (pad.inputs.size() > 2 && pad.inputs[2] != kNoValue) {
+        const Tensor* v = ConstantOf(graph, pad.inputs[2]);
+        if (v == nullptr || v->num_elements() != 1 || v->ElementAsDouble(0) != 0.0) continue;
+      }
+      if (pad.inputs.size() > 3 && pad.inputs[3] != kNoValue) continue;  // axes (opset 18)
+    }
+    const int rank = static_cast<int>(pads.size()) / 2;
+    if (rank < 3 || static_cast<int>(pads.size()) != 2 * rank) continue;
+    bool ok = pads[0] == 0 && pads[1] == 0 && pads[rank] == 0 && pads[rank + 1] == 0;
+    for (int64_t v : pads) ok = ok && v >= 0;
+    if (!ok) continue;
+    const int consumer = SoleConsumer(graph, pad.outputs[0]);
+    if (consumer < 0 || removed[consumer]) continue;
+    Node& window = graph.nodes[consumer];
+    const bool is_pool = window.op_type == "AveragePool";
+    if ((!is_pool && window.op_type != "Conv") || !IsDefaultDomain(window) ||
+        window.inputs.empty() || window.inputs[0] != pad.outputs[0]) {
+      continue;
+    }
+    if (window.attrs.GetString("auto_pad", "NOTSET").value_or("") != "NOTSET") continue;
+    std::vector<int64_t> own =
+        window.attrs.GetInts("pads", {}).value_or(std::vector<int64_t>{-1});
+    const int spatial = rank - 2;
+    if (own.empty()) own.assign(2 * spatial, 0);
+    if (static_cast<int>(own.size()) != 2 * spatial) continue;
+    bool own_zero = true;
+    for (int64_t v : own) own_zero = own_zero && v == 0;
+    if (is_pool) {
+      // The pool's own padding is excluded from averages unless count_include_pad; the
+      // Pad's zeros are always counted. Merge only when both agree.
+      const bool include = window.attrs.GetInt("count_include_pad", 0).value_or(0) != 0;
+      if (!own_zero && !include) continue;
+    }
+    Attribute merged;
+    merged.type = Attribute::Type::kInts;
+    for (int side = 0; side < 2; ++side) {
+      for (int d = 0; d < spatial; ++d) {
+        merged.ints.push_back(own[side * spatial + d] + pads[side * rank + 2 + d]);
+      }
+    }
+    window.attrs.Set("pads", merged);
+    if (is_pool) {
+      Attribute include;
+      include.type = Attribute::Type::kInt;
+      include.i = 1;
+      window.attrs.Set("count_include_pad", include);
+    }
+    window.inputs[0] = pad.inputs[0];
+    removed[i] = true;
+    ++stats.folded_pads;
+  }
+  std::vector<Node> kept;
+  for (size_t i = 0; i < graph.nodes.size(); ++i) {
+    if (!removed[i]) kept.push_back(std::move(graph.nodes[i]));
+  }
+  graph.nodes = std::move(kept);
+}
+
 void RemoveDeadNodes(Graph& graph) {
   std::vector<bool> needed(graph.values.size(), false);
   for (int out : graph.outputs) needed[out] = true;

@@ -29,6 +29,10 @@ void FoldBatchNormIntoConv(Graph& graph, PlanStats& stats);
 // node attribute kFusedActivation (and kFusedClipMin/Max).
 void FuseActivations(Graph& graph, PlanStats& stats);
 
+// Folds a zero-valued constant Pad of the spatial dimensions into the Conv or AveragePool
+// that alone reads it (the pool then counts the padding, as the padded tensor did).
+void FoldPadIntoWindow(Graph& graph, PlanStats& stats);
+
 // Drops nodes none of whose outputs are needed for the graph outputs.
 void RemoveDeadNodes(Graph& graph);
 

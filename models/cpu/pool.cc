@@ -73,7 +73,8 @@ class PoolKernel : public Kernel {
   }
 
   // float32, up to two spatial dims, no Indices: each plane is copied into a buffer padded with
-  // the identity of the reduction, then whole output rows accumulate one tap at a time.
+  // the identity of the reduction, then reduced separably: every padded row horizontally, then
+  // those rows vertically (kh + kw operations per output instead of kh * kw).
   void Run2d(KernelContext& ctx, const Tensor& x, const WindowGeometry& g, Tensor* y) const {
     const bool is_max = kind_ == PoolKind::kMax;
     const int64_t ih = g.in[1], iw = g.in[2], oh = g.out[1], ow = g.out[2];
@@ -96,6 +97,7 @@ class PoolKernel : public Kernel {
     const int64_t planes = x.dim(0) * x.dim(1);
     ctx.pool().ParallelFor(planes, 1, [&](int64_t p0, int64_t p1) {
       float* pad = ThreadScratch(3, ph * pw);
+      float* rows = ThreadScratch(6, ph * ow);
       for (int64_t plane = p0; plane < p1; ++plane) {
         std::fill(pad, pad + ph * pw, fill);
         const float* xp = xd + plane * ih * iw;
@@ -103,28 +105,40 @@ class PoolKernel : public Kernel {
           std::memcpy(pad + (r + g.pad_begin[1]) * pw + g.pad_begin[2], xp + r * iw,
                       iw * sizeof(float));
         }
+        // Separable: reduce each padded row horizontally, then columns of those rows.
+        for (int64_t r = 0; r < ph; ++r) {
+          const float* src = pad + r * pw;
+          float* h = rows + r * ow;
+          const int64_t sw = g.stride[2];
+          for (int64_t j = 0; j < ow; ++j) h[j] = fill;
+          for (int64_t e = 0; e < g.kernel[2]; ++e) {
+            const float* s = src + e * g.dilation[2];
+            if (is_max) {
+              if (sw == 1) {
+                for (int64_t j = 0; j < ow; ++j) h[j] = std::max(h[j], s[j]);
+              } else {
+                for (int64_t j = 0; j < ow; ++j) h[j] = std::max(h[j], s[j * sw]);
+              }
+            } else {
+              if (sw == 1) {
+                for (int64_t j = 0; j < ow; ++j) h[j] += s[j];
+              } else {
+                for (int64_t j = 0; j < ow; ++j) h[j] += s[j * sw];
+              }
+            }
+          }
+        }
         float* yp = yd + plane * oh * ow;
         for (int64_t r = 0; r < oh; ++r) {
           float* out = yp + r * ow;
-          std::fill(out, out + ow, fill);
-          for (int64_t a = 0; a < g.kernel[1]; ++a) {
-            const float* row = pad + (r * g.stride[1] + a * g.dilation[1]) * pw;
-            for (int64_t e = 0; e < g.kernel[2]; ++e) {
-              const float* src = row + e * g.dilation[2];
-              const int64_t sw = g.stride[2];
-              if (is_max) {
-                if (sw == 1) {
-                  for (int64_t j = 0; j < ow; ++j) out[j] = std::max(out[j], src[j]);
-                } else {
-                  for (int64_t j = 0; j < ow; ++j) out[j] = std::max(out[j], src[j * sw]);
-                }
-              } else {
-                if (sw == 1) {
-                  for (int64_t j = 0; j < ow; ++j) out[j] += src[j];
-                } else {
-                  for (int64_t j = 0; j < ow; ++j) out[j] += src[j * sw];
-                }
-              }
+          const float* first = rows + (r * g.stride[1]) * ow;
+          std::copy(first, first + ow, out);
+          for (int64_t a = 1; a < g.kernel[1]; ++a) {
+            const float* h = rows + (r * g.stride[1] + a * g.dilation[1]) * ow;
+            if (is_max) {
+              for (int64_t j = 0; j < ow; ++j) out[j] = std::max(out[j], h[j]);
+            } else {
+              for (int64_t j = 0; j < ow; ++j) out[j] += h[j];
             }
           }
           if (!is_max) {
