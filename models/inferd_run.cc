@@ -205,12 +205,13 @@ int main(int argc, char** argv) {
   const auto& stats = (*model)->plan_stats();
   std::fprintf(stderr,
                "loaded %s in %.1f ms: %d nodes in file, %d planned (%d folded; %d batch norms, "
-               "%d activations and %d pads fused)\n",
+               "%d activations, %d residual adds and %d pads fused)\n",
                model_path.c_str(),
                std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() -
                                                          load_start).count(),
                stats.nodes_in_file, stats.nodes_planned, stats.folded_constants,
-               stats.fused_batch_norms, stats.fused_activations, stats.folded_pads);
+               stats.fused_batch_norms, stats.fused_activations, stats.fused_residual_adds,
+               stats.folded_pads);
   if (test_data) return RunOnTestData(**model, input_dir, output_dir);
   return Bench(**model, model_path, bench, batch, absl::GetFlag(FLAGS_warmup),
                absl::GetFlag(FLAGS_json));

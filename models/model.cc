@@ -79,6 +79,7 @@ absl::StatusOr<std::unique_ptr<Model>> Model::FromGraph(Graph graph, LoadOptions
     FoldBatchNormIntoConv(graph, stats);
     FoldPadIntoWindow(graph, stats);
     FuseActivations(graph, stats);
+    FuseResidualAdd(graph, stats);
   }
   RemoveDeadNodes(graph);
   stats.nodes_planned = static_cast<int>(graph.nodes.size());

@@ -33,6 +33,7 @@ struct PlanStats {
   int fused_batch_norms = 0;
   int fused_activations = 0;
   int folded_pads = 0;
+  int fused_residual_adds = 0;
 };
 
 // Per-node wall time of one Run(), for profiling.

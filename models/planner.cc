@@ -267,6 +267,50 @@ void FuseActivations(Graph& graph, PlanStats& stats) {
   graph.nodes = std::move(kept);
 }
 
+void FuseResidualAdd(Graph& graph, PlanStats& stats) {
+  // Position of each value's producer in the (topologically sorted) node list; -1 for inputs
+  // and constants. A Conv can take over an Add only if the Add's other operand exists by then.
+  std::vector<int> producer(graph.values.size(), -1);
+  for (size_t i = 0; i < graph.nodes.size(); ++i) {
+    for (int out : graph.nodes[i].outputs) {
+      if (out != kNoValue) producer[out] = static_cast<int>(i);
+    }
+  }
+  std::vector<bool> removed(graph.nodes.size(), false);
+  for (size_t i = 0; i < graph.nodes.size(); ++i) {
+    Node& conv = graph.nodes[i];
+    if (conv.op_type != "Conv" || !IsDefaultDomain(conv) || conv.outputs.size() != 1 ||
+        conv.inputs.size() < 2 || conv.inputs.size() > 3 || conv.attrs.Has(kFusedActivation)) {
+      continue;
+    }
+    const int add_index = SoleConsumer(graph, conv.outputs[0]);
+    if (add_index < 0 || removed[add_index]) continue;
+    const Node& add = graph.nodes[add_index];
+    if (add.op_type != "Add" || !IsDefaultDomain(add) || add.inputs.size() != 2 ||
+        add.outputs.size() != 1) {
+      continue;
+    }
+    const int other = add.inputs[0] == conv.outputs[0] ? add.inputs[1] : add.inputs[0];
+    if (other == conv.outputs[0] || other == kNoValue ||
+        producer[other] >= static_cast<int>(i)) {
+      continue;
+    }
+    conv.inputs.resize(3, kNoValue);
+    conv.inputs.push_back(other);
+    for (const char* name : {kFusedActivation, kFusedClipMin, kFusedClipMax}) {
+      if (const Attribute* a = add.attrs.Find(name)) conv.attrs.Set(name, *a);
+    }
+    conv.outputs[0] = add.outputs[0];
+    removed[add_index] = true;
+    ++stats.fused_residual_adds;
+  }
+  std::vector<Node> kept;
+  for (size_t i = 0; i < graph.nodes.size(); ++i) {
+    if (!removed[i]) kept.push_back(std::move(graph.nodes[i]));
+  }
+  graph.nodes = std::move(kept);
+}
+
 void FoldPadIntoWindow(Graph& graph, PlanStats& stats) {
   std::vector<bool> removed(graph.nodes.size(), false);
   for (size_t i = 0; i < graph.nodes.size(); ++i) {

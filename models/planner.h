@@ -29,6 +29,11 @@ void FoldBatchNormIntoConv(Graph& graph, PlanStats& stats);
 // node attribute kFusedActivation (and kFusedClipMin/Max).
 void FuseActivations(Graph& graph, PlanStats& stats);
 
+// Folds an Add that alone reads a Conv's output into that Conv (a residual connection): the
+// Add's other operand becomes the Conv's fourth input, added (and the Add's fused activation
+// applied) as the Conv stores its result. Runs after FuseActivations.
+void FuseResidualAdd(Graph& graph, PlanStats& stats);
+
 // Folds a zero-valued constant Pad of the spatial dimensions into the Conv or AveragePool
 // that alone reads it (the pool then counts the padding, as the padded tensor did).
 void FoldPadIntoWindow(Graph& graph, PlanStats& stats);

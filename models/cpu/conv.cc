@@ -10,9 +10,11 @@
 #include "common/status_macros.h"
 #include "models/cpu/sgemm.h"
 #include "models/cpu/depthwise.h"
+#include "models/cpu/elementwise.h"
 #include "models/cpu/kernel_util.h"
 #include "models/cpu/kernels.h"
 #include "models/cpu/window.h"
+#include "models/cpu/winograd.h"
 #include "models/planner.h"
 
 namespace inferd::models::cpu {
@@ -85,20 +87,6 @@ void Im2ColPacked(const float* x, const WindowGeometry& g, int64_t channels, int
   }
 }
 
-// y[m, 0:cols] (row stride ld) += bias[m], then clamp to [lo, hi].
-void Epilogue(float* y, int64_t rows, int64_t cols, int64_t ld, const float* bias, bool clamp,
-              float lo, float hi) {
-  for (int64_t m = 0; m < rows; ++m) {
-    float* r = y + m * ld;
-    const float b = bias ? bias[m] : 0.0f;
-    if (clamp) {
-      for (int64_t j = 0; j < cols; ++j) r[j] = std::min(hi, std::max(lo, r[j] + b));
-    } else if (bias) {
-      for (int64_t j = 0; j < cols; ++j) r[j] += b;
-    }
-  }
-}
-
 class ConvKernel : public Kernel {
  public:
   static absl::StatusOr<std::unique_ptr<ConvKernel>> Create(const KernelInfo& info) {
@@ -112,6 +100,9 @@ class ConvKernel : public Kernel {
         w->dim(0) % k->group_ == 0) {
       k->packed_ = PackWeights(*w, k->group_);
       k->packed_t_ = PackWeightsTransposed(*w, k->group_);
+      if (k->group_ == 1 && w->rank() == 4 && w->dim(2) == 3 && w->dim(3) == 3) {
+        k->winograd_ = std::make_unique<WinogradConv>(*w);
+      }
     }
     if (info.attrs().Has(kFusedActivation)) {
       k->clamp_ = true;
@@ -155,11 +146,38 @@ class ConvKernel : public Kernel {
     if (y->num_elements() == 0) return absl::OkStatus();
     const float* bias = b ? b->data<float>() : nullptr;
     ctx.ReportFlops(2.0 * y->num_elements() * (w->num_elements() / m));
-    if (group_ == c && m == c && g.spatial <= 2) {
-      DepthwiseConv2d(ctx.pool(), x->data<float>(), w->data<float>(), bias, g, n, c, clamp_, lo_,
-                      hi_, y->data<float>());
+    // A residual (a following Add folded in by the planner) goes into the GEMM's store when
+    // it has the output's shape; otherwise it is added, with broadcasting, afterwards.
+    const Tensor* residual = ctx.input(3);
+    if (residual != nullptr && residual->dtype() != DType::kFloat32) {
+      return absl::InvalidArgumentError("Conv residual input must be float32");
+    }
+    const bool fuse_residual = residual == nullptr || residual->shape() == y->shape();
+    GemmEpilogue ep;
+    ep.bias = bias;
+    ep.residual = residual && fuse_residual ? residual->data<float>() : nullptr;
+    ep.clamp = clamp_ && fuse_residual;
+    ep.lo = lo_;
+    ep.hi = hi_;
+    bool residual_done = ep.residual == nullptr;
+    if (winograd_ != nullptr && WinogradConv::Applies(g)) {
+      winograd_->Run(ctx.pool(), *x, g, ep, y);
+      residual_done = residual == nullptr || fuse_residual;
+    } else if (group_ == c && m == c && g.spatial <= 2) {
+      DepthwiseConv2d(ctx.pool(), x->data<float>(), w->data<float>(), bias, g, n, c,
+                      ep.clamp && residual == nullptr, lo_, hi_, y->data<float>());
+      residual_done = residual == nullptr;
     } else {
-      GemmConv(ctx, *x, *w, bias, g, y);
+      GemmConv(ctx, *x, *w, ep, g, y);
+      residual_done = residual == nullptr || fuse_residual;
+    }
+    if (!residual_done) {
+      const Tensor conv_out = *y;
+      const bool clamp = clamp_;
+      const float lo = lo_, hi = hi_;
+      return BroadcastBinary<float>(ctx, conv_out, *residual, [=](float u, float v) {
+        return clamp ? std::min(hi, std::max(lo, u + v)) : u + v;
+      });
     }
     return absl::OkStatus();
   }
@@ -194,7 +212,7 @@ class ConvKernel : public Kernel {
   // are stacked as rows (each padded to whole panels): im2col into a shared packed A, then one
   // GEMM split over row groups and output-channel panels, each task transposing its block into
   // NCHW with bias and activation.
-  void TransposedConv(KernelContext& ctx, const Tensor& x, const float* bias,
+  void TransposedConv(KernelContext& ctx, const Tensor& x, const GemmEpilogue& ep,
                       const WindowGeometry& g, int64_t cg, int64_t mg, bool pointwise,
                       Tensor* y) const {
     const int64_t n = x.dim(0), c = x.dim(1), m = y->dim(1);
@@ -236,13 +254,16 @@ class ConvKernel : public Kernel {
           const int64_t img = q / image_panels;
           const int64_t r0 = (q % image_panels) * kGemmMr, r1 = std::min(p, r0 + kGemmMr);
           const float* src = ct + q * kGemmMr * mg;
-          float* yi = y->data<float>() + (img * m + gi * mg) * p;
+          const int64_t offset = (img * m + gi * mg) * p;
+          float* yi = y->data<float>() + offset;
+          const float* res = ep.residual ? ep.residual + offset : nullptr;
           for (int64_t mo = c0; mo < c1; ++mo) {
             float* out = yi + mo * p;
-            const float b = bias ? bias[gi * mg + mo] : 0.0f;
+            const float b = ep.bias ? ep.bias[gi * mg + mo] : 0.0f;
             for (int64_t r = r0; r < r1; ++r) {
-              const float v = src[(r - r0) * mg + mo] + b;
-              out[r] = clamp_ ? std::min(hi_, std::max(lo_, v)) : v;
+              float v = src[(r - r0) * mg + mo] + b;
+              if (res) v += res[mo * p + r];
+              out[r] = ep.clamp ? std::min(ep.hi, std::max(ep.lo, v)) : v;
             }
           }
         }
@@ -260,7 +281,7 @@ class ConvKernel : public Kernel {
     return packed;
   }
 
-  void GemmConv(KernelContext& ctx, const Tensor& x, const Tensor& w, const float* bias,
+  void GemmConv(KernelContext& ctx, const Tensor& x, const Tensor& w, const GemmEpilogue& ep,
                 const WindowGeometry& g, Tensor* y) const {
     const int64_t n = x.dim(0), c = x.dim(1), m = w.dim(0);
     const int64_t cg = c / group_, mg = m / group_;
@@ -273,7 +294,7 @@ class ConvKernel : public Kernel {
     }
     if (!packed_t_.empty() &&
         Useful(p, kGemmMr, mg, kGemmNr) > 1.13 * Useful(mg, kGemmMr, p, kGemmNr)) {
-      TransposedConv(ctx, x, bias, g, cg, mg, pointwise, y);
+      TransposedConv(ctx, x, ep, g, cg, mg, pointwise, y);
       return;
     }
     std::vector<PackedA> local;
@@ -316,10 +337,10 @@ class ConvKernel : public Kernel {
       } else {
         Im2ColPacked(xi, g, cg, p0, p1, kGemmNr, ThreadScratch(1, nb), packed_b);
       }
-      SgemmPacked((*packed)[gi], panel0, panel1, nb, packed_b, yi, p);
-      const int64_t row0 = panel0 * kGemmMr, row1 = std::min(mg, panel1 * kGemmMr);
-      Epilogue(yi + row0 * p, row1 - row0, nb, p, bias ? bias + gi * mg + row0 : nullptr,
-               clamp_, lo_, hi_);
+      GemmEpilogue task_ep = ep;
+      if (ep.bias) task_ep.bias = ep.bias + gi * mg;
+      if (ep.residual) task_ep.residual = ep.residual + (yi - yd);
+      SgemmPacked((*packed)[gi], panel0, panel1, nb, packed_b, yi, p, &task_ep);
     });
   }
 
@@ -327,6 +348,7 @@ class ConvKernel : public Kernel {
   int64_t group_ = 1;
   std::vector<PackedA> packed_;  // per group, when the weights are constant
   std::vector<std::shared_ptr<Buffer>> packed_t_;  // W^T per group, for TransposedConv
+  std::unique_ptr<WinogradConv> winograd_;         // 3x3 constant weights, group 1
   bool clamp_ = false;
   float lo_ = 0, hi_ = 0;
 };

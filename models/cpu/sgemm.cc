@@ -18,8 +18,10 @@ constexpr int64_t kKc = 256;
 #if defined(__AVX512F__)
 
 // c[rows x cols] (=|+=) a[k][8] * b[k][32].
+// `ep` (applied when not null) sees this tile as rows row0.. and columns col0.. of C.
 inline void MicroKernel(int64_t k, const float* a, const float* b, float* c, int64_t ldc,
-                        bool accumulate, int64_t rows, int64_t cols) {
+                        bool accumulate, int64_t rows, int64_t cols, const GemmEpilogue* ep,
+                        int64_t row0, int64_t col0) {
   __m512 c0[kGemmMr], c1[kGemmMr];
   for (int r = 0; r < kGemmMr; ++r) c0[r] = c1[r] = _mm512_setzero_ps();
 #pragma GCC unroll 4
@@ -44,6 +46,23 @@ inline void MicroKernel(int64_t k, const float* a, const float* b, float* c, int
       c0[r] = _mm512_add_ps(c0[r], _mm512_maskz_loadu_ps(m0, cr));
       c1[r] = _mm512_add_ps(c1[r], _mm512_maskz_loadu_ps(m1, cr + 16));
     }
+    if (ep != nullptr) {
+      if (ep->bias != nullptr) {
+        const __m512 b = _mm512_set1_ps(ep->bias[row0 + r]);
+        c0[r] = _mm512_add_ps(c0[r], b);
+        c1[r] = _mm512_add_ps(c1[r], b);
+      }
+      if (ep->residual != nullptr) {
+        const float* rr = ep->residual + (row0 + r) * ldc + col0;
+        c0[r] = _mm512_add_ps(c0[r], _mm512_maskz_loadu_ps(m0, rr));
+        c1[r] = _mm512_add_ps(c1[r], _mm512_maskz_loadu_ps(m1, rr + 16));
+      }
+      if (ep->clamp) {
+        const __m512 lo = _mm512_set1_ps(ep->lo), hi = _mm512_set1_ps(ep->hi);
+        c0[r] = _mm512_min_ps(hi, _mm512_max_ps(lo, c0[r]));
+        c1[r] = _mm512_min_ps(hi, _mm512_max_ps(lo, c1[r]));
+      }
+    }
     _mm512_mask_storeu_ps(cr, m0, c0[r]);
     _mm512_mask_storeu_ps(cr + 16, m1, c1[r]);
   }
@@ -51,8 +70,10 @@ inline void MicroKernel(int64_t k, const float* a, const float* b, float* c, int
 
 #else
 
+// `ep` (applied when not null) sees this tile as rows row0.. and columns col0.. of C.
 inline void MicroKernel(int64_t k, const float* a, const float* b, float* c, int64_t ldc,
-                        bool accumulate, int64_t rows, int64_t cols) {
+                        bool accumulate, int64_t rows, int64_t cols, const GemmEpilogue* ep,
+                        int64_t row0, int64_t col0) {
   float acc[kGemmMr][kGemmNr] = {};
   for (int64_t p = 0; p < k; ++p) {
     for (int r = 0; r < kGemmMr; ++r) {
@@ -64,7 +85,15 @@ inline void MicroKernel(int64_t k, const float* a, const float* b, float* c, int
   }
   for (int64_t r = 0; r < rows; ++r) {
     float* cr = c + r * ldc;
-    for (int64_t j = 0; j < cols; ++j) cr[j] = accumulate ? cr[j] + acc[r][j] : acc[r][j];
+    for (int64_t j = 0; j < cols; ++j) {
+      float v = accumulate ? cr[j] + acc[r][j] : acc[r][j];
+      if (ep != nullptr) {
+        if (ep->bias != nullptr) v += ep->bias[row0 + r];
+        if (ep->residual != nullptr) v += ep->residual[(row0 + r) * ldc + col0 + j];
+        if (ep->clamp) v = std::min(ep->hi, std::max(ep->lo, v));
+      }
+      cr[j] = v;
+    }
   }
 }
 
@@ -103,12 +132,17 @@ void PackBTransposed(const float* w, int64_t ldw, int64_t k, int64_t n, float* p
 }
 
 void SgemmPacked(PackedARef a, int64_t panel_begin, int64_t panel_end, int64_t n,
-                 const float* packed_b, float* c, int64_t ldc) {
+                 const float* packed_b, float* c, int64_t ldc, const GemmEpilogue* epilogue) {
   const int64_t m = a.m, k = a.k;
   if (m == 0 || n == 0 || panel_begin >= panel_end) return;
-  if (k == 0) {
+  if (k == 0) {  // an empty product: C is just the epilogue applied to zeros
+    const GemmEpilogue none;
+    const GemmEpilogue& ep = epilogue ? *epilogue : none;
     for (int64_t i = panel_begin * kGemmMr; i < std::min(m, panel_end * kGemmMr); ++i) {
-      std::memset(c + i * ldc, 0, n * sizeof(float));
+      for (int64_t j = 0; j < n; ++j) {
+        float v = (ep.bias ? ep.bias[i] : 0.0f) + (ep.residual ? ep.residual[i * ldc + j] : 0.0f);
+        c[i * ldc + j] = ep.clamp ? std::min(ep.hi, std::max(ep.lo, v)) : v;
+      }
     }
     return;
   }
@@ -116,13 +150,14 @@ void SgemmPacked(PackedARef a, int64_t panel_begin, int64_t panel_end, int64_t n
   for (int64_t p0 = 0; p0 < k; p0 += kKc) {
     const int64_t kc = std::min(kKc, k - p0);
     const bool accumulate = p0 > 0;
+    const GemmEpilogue* ep = p0 + kc == k ? epilogue : nullptr;
     auto tile = [&](int64_t ip, int64_t jp) {
       const float* ap = a.panel(ip) + p0 * kGemmMr;
       const float* bp = packed_b + jp * k * kGemmNr + p0 * kGemmNr;
       const int64_t rows = std::min(kGemmMr, m - ip * kGemmMr);
       const int64_t cols = std::min(kGemmNr, n - jp * kGemmNr);
       MicroKernel(kc, ap, bp, c + ip * kGemmMr * ldc + jp * kGemmNr, ldc, accumulate, rows,
-                  cols);
+                  cols, ep, ip * kGemmMr, jp * kGemmNr);
     };
     // Keep the smaller operand's block cached and stream the other: with few row panels the
     // A block stays in L2 while each B panel is read once.

@@ -53,10 +53,19 @@ inline void PackB(const float* b, int64_t ldb, int64_t k, int64_t n, float* pack
 // Same for B = W^T where W is row-major N x K with row stride ldw.
 void PackBTransposed(const float* w, int64_t ldw, int64_t k, int64_t n, float* packed);
 
+// Applied to C as it is stored after the last K block: C = clamp(C + bias[row] + residual).
+struct GemmEpilogue {
+  const float* bias = nullptr;      // per row of C (indexed from row 0), or null
+  const float* residual = nullptr;  // same layout as C (row stride ldc), or null
+  bool clamp = false;
+  float lo = 0, hi = 0;
+};
+
 // Rows [8 * panel_begin, 8 * panel_end) of C = A * B, overwriting them; `c` points at row 0
 // of C (row stride ldc) and `packed_b` comes from PackB(k, n).
 void SgemmPacked(PackedARef a, int64_t panel_begin, int64_t panel_end, int64_t n,
-                 const float* packed_b, float* c, int64_t ldc);
+                 const float* packed_b, float* c, int64_t ldc,
+                 const GemmEpilogue* epilogue = nullptr);
 
 // A grow-only, 64-byte aligned scratch buffer owned by the calling thread. `slot` selects one
 // of kScratchSlots independent buffers; each user owns a slot (0 packed B, 1 im2col row,

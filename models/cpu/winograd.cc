@@ -1,0 +1,229 @@
+#include "models/cpu/winograd.h"
+
+#include <algorithm>
+#include <cstring>
+
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
+namespace inferd::models::cpu {
+namespace {
+
+constexpr int kPoints = 16;          // 4x4 transform points
+constexpr int64_t kLanes = 16;       // tiles transformed together
+constexpr int64_t kMinTiles = 32;    // per image, for Applies()
+constexpr int64_t kTaskTiles = 256;  // target GEMM width per task
+
+// 16 floats as one value; GCC lowers the arithmetic to one AVX-512 register (or two AVX2).
+typedef float V16 __attribute__((vector_size(64)));
+
+inline V16 Load(const float* p) {
+  V16 v;
+  std::memcpy(&v, p, sizeof(v));
+  return v;
+}
+inline void Store(float* p, V16 v, int64_t lanes) { std::memcpy(p, &v, lanes * sizeof(float)); }
+
+// Writes lanes [0, lanes) of `v` to packed-panel positions idx0 .. idx0 + lanes - 1 of one
+// channel row (`base` is that row in panel 0; panels are `stride` floats apart). A run of 16
+// crosses at most one panel boundary.
+inline void StorePanels(float* base, int64_t stride, int64_t idx0, V16 v, int64_t lanes) {
+  const int64_t first = std::min(lanes, kGemmNr - idx0 % kGemmNr);
+  float* p0 = base + (idx0 / kGemmNr) * stride + idx0 % kGemmNr;
+#if defined(__AVX512F__)
+  __m512 x;
+  std::memcpy(&x, &v, sizeof(x));
+  _mm512_mask_storeu_ps(p0, static_cast<__mmask16>((1u << first) - 1), x);
+  if (first < lanes) {
+    // Lanes [first, lanes) start the next panel's row: store shifted back by `first`.
+    float* p1 = base + (idx0 / kGemmNr + 1) * stride - first;
+    const unsigned all = (1u << lanes) - 1, low = (1u << first) - 1;
+    _mm512_mask_storeu_ps(p1, static_cast<__mmask16>(all & ~low), x);
+  }
+#else
+  float lanes_out[kLanes];
+  Store(lanes_out, v, kLanes);
+  std::memcpy(p0, lanes_out, first * sizeof(float));
+  if (first < lanes) {
+    std::memcpy(base + (idx0 / kGemmNr + 1) * stride, lanes_out + first,
+                (lanes - first) * sizeof(float));
+  }
+#endif
+}
+
+// G (4x3) for F(2, 3).
+constexpr float kG[4][3] = {{1, 0, 0}, {0.5f, 0.5f, 0.5f}, {0.5f, -0.5f, 0.5f}, {0, 0, 1}};
+
+}  // namespace
+
+bool WinogradConv::Applies(const WindowGeometry& g) {
+  return g.spatial == 2 && g.kernel[1] == 3 && g.kernel[2] == 3 && g.stride[1] == 1 &&
+         g.stride[2] == 1 && g.dilation[1] == 1 && g.dilation[2] == 1 &&
+         ((g.out[1] + 1) / 2) * ((g.out[2] + 1) / 2) >= kMinTiles;
+}
+
+WinogradConv::WinogradConv(const Tensor& w) : m_(w.dim(0)), c_(w.dim(1)) {
+  // u[point][m][c] = (G g G^T)[point].
+  std::vector<float> u(static_cast<size_t>(kPoints) * m_ * c_);
+  const float* wd = w.data<float>();
+  for (int64_t m = 0; m < m_; ++m) {
+    for (int64_t c = 0; c < c_; ++c) {
+      const float* g = wd + (m * c_ + c) * 9;
+      float gg[4][3];
+      for (int i = 0; i < 4; ++i) {
+        for (int j = 0; j < 3; ++j) {
+          gg[i][j] = kG[i][0] * g[j] + kG[i][1] * g[3 + j] + kG[i][2] * g[6 + j];
+        }
+      }
+      for (int i = 0; i < 4; ++i) {
+        for (int j = 0; j < 4; ++j) {
+          u[(static_cast<size_t>(i * 4 + j) * m_ + m) * c_ + c] =
+              gg[i][0] * kG[j][0] + gg[i][1] * kG[j][1] + gg[i][2] * kG[j][2];
+        }
+      }
+    }
+  }
+  for (int p = 0; p < kPoints; ++p) u_.emplace_back(u.data() + p * m_ * c_, c_, m_, c_);
+}
+
+void WinogradConv::Run(ThreadPool& pool, const Tensor& x, const WindowGeometry& g,
+                       const GemmEpilogue& ep, Tensor* y) const {
+  const int64_t n = x.dim(0), c = c_, m = m_;
+  const int64_t ih = g.in[1], iw = g.in[2], oh = g.out[1], ow = g.out[2];
+  const int64_t th = (oh + 1) / 2, tw = (ow + 1) / 2;
+  // Tasks: (image, band of tile rows); bands hold about kTaskTiles tiles.
+  // With fewer tasks than threads, output channels are split instead (each split repeats the
+  // cheap input transform but keeps its GEMMs wide).
+  const int64_t band_rows = std::clamp<int64_t>(kTaskTiles / tw, 1, th);
+  const int64_t bands = (th + band_rows - 1) / band_rows;
+  const int64_t panels = u_[0].panels();
+  int64_t splits = 1;
+  if (n * bands < pool.num_threads()) {
+    splits = std::min<int64_t>(panels, (pool.num_threads() + n * bands - 1) / (n * bands));
+  }
+  // Row buffers: each input row of a tile band, zero-padded and split into even and odd
+  // columns so tile t's four columns are even[t], odd[t], even[t + 1], odd[t + 1].
+  const int64_t half = (tw + kLanes) / kLanes * kLanes + 1;
+  const float* xd = x.data<float>();
+  float* yd = y->data<float>();
+  pool.ParallelTasks(n * bands * splits, [&](int64_t task) {
+    const int64_t split = task % splits;
+    const int64_t img = task / splits / bands, band = task / splits % bands;
+    const int64_t tr0 = th * band / bands, tr1 = th * (band + 1) / bands;
+    const int64_t tiles = (tr1 - tr0) * tw;
+    if (tiles == 0) return;
+    const int64_t bsize = PackedBSize(c, tiles);
+    float* v = ThreadScratch(0, kPoints * bsize);
+    float* rows = ThreadScratch(1, 4 * 2 * half);
+    // Input transform, channel by channel, 16 tiles of a tile row at a time.
+    for (int64_t ch = 0; ch < c; ++ch) {
+      const float* plane = xd + (img * c + ch) * ih * iw;
+      for (int64_t tr = tr0; tr < tr1; ++tr) {
+        for (int r = 0; r < 4; ++r) {
+          float* even = rows + r * 2 * half;
+          float* odd = even + half;
+          const int64_t src_row = 2 * tr + r - g.pad_begin[1];
+          if (src_row < 0 || src_row >= ih) {
+            std::memset(even, 0, 2 * half * sizeof(float));
+            continue;
+          }
+          const float* src = plane + src_row * iw;
+          // Padded column j = source column j - left: even[i] holds column 2i, odd[i] 2i + 1.
+          const int64_t left = g.pad_begin[2];
+          for (int parity = 0; parity < 2; ++parity) {
+            float* out = parity ? odd : even;
+            const int64_t first = std::clamp<int64_t>((left - parity + 1) / 2, 0, half);
+            const int64_t last = std::clamp<int64_t>((left + iw - parity + 1) / 2, first, half);
+            std::fill(out, out + first, 0.0f);
+            const float* in = src + parity - left;
+            for (int64_t i = first; i < last; ++i) out[i] = in[2 * i];
+            std::fill(out + last, out + half, 0.0f);
+          }
+        }
+        for (int64_t t = 0; t < tw; t += kLanes) {
+          const int64_t lanes = std::min(kLanes, tw - t);
+          V16 h[4][4];
+          for (int r = 0; r < 4; ++r) {
+            const float* even = rows + r * 2 * half + t;
+            const float* odd = even + half;
+            const V16 d0 = Load(even), d1 = Load(odd), d2 = Load(even + 1), d3 = Load(odd + 1);
+            h[r][0] = d0 - d2;
+            h[r][1] = d1 + d2;
+            h[r][2] = d2 - d1;
+            h[r][3] = d1 - d3;
+          }
+          const int64_t tt = (tr - tr0) * tw + t;  // task-local index of the first tile
+          for (int j = 0; j < 4; ++j) {
+            const V16 col[4] = {h[0][j] - h[2][j], h[1][j] + h[2][j], h[2][j] - h[1][j],
+                                h[1][j] - h[3][j]};
+            for (int i = 0; i < 4; ++i) {
+              StorePanels(v + (i * 4 + j) * bsize + ch * kGemmNr, c * kGemmNr, tt, col[i], lanes);
+            }
+          }
+        }
+      }
+    }
+    // Padding columns of a partial last panel must be zeros.
+    if (tiles % kGemmNr != 0) {
+      const int64_t last = tiles / kGemmNr, used = tiles % kGemmNr;
+      for (int p = 0; p < kPoints; ++p) {
+        float* panel = v + p * bsize + last * c * kGemmNr;
+        for (int64_t ch = 0; ch < c; ++ch) {
+          std::memset(panel + ch * kGemmNr + used, 0, (kGemmNr - used) * sizeof(float));
+        }
+      }
+    }
+    // Transform-domain products: prod[point][m][tile].
+    const int64_t panel0 = panels * split / splits, panel1 = panels * (split + 1) / splits;
+    const int64_t m0 = panel0 * kGemmMr, m1 = std::min(m, panel1 * kGemmMr);
+    float* prod = ThreadScratch(4, kPoints * m * tiles);
+    for (int p = 0; p < kPoints; ++p) {
+      SgemmPacked(u_[p], panel0, panel1, tiles, v + p * bsize, prod + p * m * tiles, tiles);
+    }
+    // Output transform, 16 tiles at a time, then bias, residual and activation per row.
+    float row_out[2][2 * kLanes];
+    for (int64_t mo = m0; mo < m1; ++mo) {
+      const float bias = ep.bias ? ep.bias[mo] : 0.0f;
+      float* plane = yd + (img * m + mo) * oh * ow;
+      const float* res = ep.residual ? ep.residual + (img * m + mo) * oh * ow : nullptr;
+      for (int64_t tr = tr0; tr < tr1; ++tr) {
+        for (int64_t t = 0; t < tw; t += kLanes) {
+          const int64_t lanes = std::min(kLanes, tw - t);
+          const int64_t tt = (tr - tr0) * tw + t;
+          V16 q[16];
+          for (int p = 0; p < kPoints; ++p) q[p] = Load(prod + (p * m + mo) * tiles + tt);
+          V16 s[4][2];
+          for (int i = 0; i < 4; ++i) {
+            s[i][0] = q[i * 4] + q[i * 4 + 1] + q[i * 4 + 2];
+            s[i][1] = q[i * 4 + 1] - q[i * 4 + 2] - q[i * 4 + 3];
+          }
+          const V16 out[2][2] = {{s[0][0] + s[1][0] + s[2][0], s[0][1] + s[1][1] + s[2][1]},
+                                 {s[1][0] - s[2][0] - s[3][0], s[1][1] - s[2][1] - s[3][1]}};
+          for (int r = 0; r < 2; ++r) {
+            const int64_t orow = 2 * tr + r;
+            if (orow >= oh) break;
+            float e[kLanes], o[kLanes];
+            Store(e, out[r][0], kLanes);
+            Store(o, out[r][1], kLanes);
+            for (int64_t l = 0; l < kLanes; ++l) {
+              row_out[r][2 * l] = e[l];
+              row_out[r][2 * l + 1] = o[l];
+            }
+            const int64_t col0 = 2 * t;
+            const int64_t count = std::min(2 * lanes, ow - col0);
+            float* dst = plane + orow * ow + col0;
+            const float* rr = res ? res + orow * ow + col0 : nullptr;
+            for (int64_t k = 0; k < count; ++k) {
+              float val = row_out[r][k] + bias;
+              if (rr) val += rr[k];
+              dst[k] = ep.clamp ? std::min(ep.hi, std::max(ep.lo, val)) : val;
+            }
+          }
+        }
+      }
+    }
+  });
+}
+
+}  // namespace inferd::models::cpu
