@@ -99,6 +99,8 @@ Tensor NaiveConv(const ConvCase& k, const Tensor& x, const Tensor& wt, const Ten
   return y;
 }
 
+void PrintTo(const ConvCase& c, std::ostream* os) { *os << c.name; }
+
 class ConvParityTest : public ::testing::TestWithParam<ConvCase> {};
 
 TEST_P(ConvParityTest, MatchesNaiveConvolution) {
@@ -146,6 +148,13 @@ INSTANTIATE_TEST_SUITE_P(
         ConvCase{"depthwise_strided", 1, 7, 15, 16, 7, 3, 3, 2, 2, 1, 1, {1, 1, 1, 1}, 7, false},
         ConvCase{"depthwise_multiplier", 1, 4, 8, 8, 8, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, 4, true},
         ConvCase{"many_outputs_small_image", 1, 32, 3, 3, 70, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, 1,
+                 true},
+        // Winograd F(2x2, 3x3): odd sizes, asymmetric pads, channels not a panel multiple.
+        ConvCase{"winograd", 2, 19, 30, 37, 21, 3, 3, 1, 1, 1, 1, {1, 0, 2, 1}, 1, true},
+        ConvCase{"winograd_no_pad", 1, 8, 17, 16, 40, 3, 3, 1, 1, 1, 1, {0, 0, 0, 0}, 1, false},
+        // Positions as GEMM rows (7x7 outputs, channels a multiple of 32).
+        ConvCase{"transposed_3x3", 2, 16, 7, 7, 64, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, 1, true},
+        ConvCase{"transposed_pointwise", 3, 32, 7, 7, 96, 1, 1, 1, 1, 1, 1, {0, 0, 0, 0}, 1,
                  true}),
     [](const ::testing::TestParamInfo<ConvCase>& info) { return info.param.name; });
 
@@ -180,6 +189,8 @@ Tensor NaivePool(const PoolCase& p, const Tensor& x, int64_t oh, int64_t ow) {
       }
   return y;
 }
+
+void PrintTo(const PoolCase& c, std::ostream* os) { *os << c.name; }
 
 class PoolParityTest : public ::testing::TestWithParam<PoolCase> {};
 

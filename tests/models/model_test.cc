@@ -154,6 +154,65 @@ TEST(ModelTest, BatchNormAndReluFusionKeepResults) {
   EXPECT_LT(MaxAbsDiff((*a)[0], (*b)[0]), 1e-4f);
 }
 
+// x -> Conv a -> Conv c, plus (Conv of x, or the [N,C,1,1] mean of a) -> Relu: the Add folds
+// into Conv c, the second case through the broadcasting fallback.
+ModelBuilder Residual(bool broadcast) {
+  ModelBuilder b;
+  b.Input("x", DType::kFloat32, {-1, 4, 6, 6}).Output("y", DType::kFloat32, {});
+  b.Initializer("wa", RandomTensor({8, 4, 3, 3}, 5));
+  b.Initializer("wb", RandomTensor({8, 4, 1, 1}, 6));
+  b.Initializer("bias", RandomTensor({8}, 7));
+  b.Initializer("wc", RandomTensor({8, 8, 1, 1}, 8));
+  SetAttr(b.Node("Conv", {"x", "wa", "bias"}, {"a"}), "pads", std::vector<int64_t>{1, 1, 1, 1});
+  if (broadcast) {
+    SetAttr(b.Node("ReduceMean", {"a"}, {"other"}), "axes", std::vector<int64_t>{2, 3});
+  } else {
+    b.Node("Conv", {"x", "wb"}, {"other"});
+  }
+  // Reads `a`, so it is ordered after `other` (the residual must exist when the Conv runs).
+  b.Node("Conv", {"a", "wc"}, {"c"});
+  b.Node("Add", {"c", "other"}, {"s"});
+  b.Node("Relu", {"s"}, {"y"});
+  return b;
+}
+
+TEST(ModelTest, ResidualAddFoldsIntoConvWithAndWithoutBroadcast) {
+  for (bool broadcast : {false, true}) {
+    auto fused = Plan(Residual(broadcast), true);
+    auto plain = Plan(Residual(broadcast), false);
+    ASSERT_TRUE(fused.ok() && plain.ok()) << fused.status() << plain.status();
+    EXPECT_EQ((*fused)->plan_stats().fused_residual_adds, 1) << broadcast;
+    Tensor x = RandomTensor({2, 4, 6, 6}, 12);
+    auto a = (*fused)->Run({x});
+    auto b = (*plain)->Run({x});
+    ASSERT_TRUE(a.ok() && b.ok()) << a.status() << b.status();
+    EXPECT_LT(MaxAbsDiff((*a)[0], (*b)[0]), 1e-4f) << broadcast;
+  }
+}
+
+TEST(ModelTest, ZeroPadFoldsIntoAveragePoolAndConv) {
+  ModelBuilder b;
+  b.Input("x", DType::kFloat32, {-1, 3, 7, 7}).Output("y", DType::kFloat32, {});
+  b.Output("z", DType::kFloat32, {});
+  b.Initializer("pads", Tensor::FromVector<int64_t>({8}, {0, 0, 1, 2, 0, 0, 1, 0}));
+  b.Initializer("pads2", Tensor::FromVector<int64_t>({8}, {0, 0, 1, 1, 0, 0, 1, 1}));
+  b.Initializer("w", RandomTensor({5, 3, 3, 3}, 4));
+  b.Node("Pad", {"x", "pads"}, {"p"});
+  SetAttr(b.Node("AveragePool", {"p"}, {"y"}), "kernel_shape", std::vector<int64_t>{3, 3});
+  b.Node("Pad", {"x", "pads2"}, {"q"});
+  b.Node("Conv", {"q", "w"}, {"z"});
+  auto fused = Plan(b, true);
+  auto plain = Plan(b, false);
+  ASSERT_TRUE(fused.ok() && plain.ok());
+  EXPECT_EQ((*fused)->plan_stats().folded_pads, 2);
+  Tensor x = RandomTensor({2, 3, 7, 7}, 13);
+  auto got = (*fused)->Run({x});
+  auto want = (*plain)->Run({x});
+  ASSERT_TRUE(got.ok() && want.ok());
+  EXPECT_LT(MaxAbsDiff((*got)[0], (*want)[0]), 1e-5f);
+  EXPECT_LT(MaxAbsDiff((*got)[1], (*want)[1]), 1e-4f);
+}
+
 TEST(ModelTest, ConstantSubgraphsAreFolded) {
   // Shape of a constant -> Gather -> Concat with -1 -> Reshape: folds to a constant shape.
   ModelBuilder b;
