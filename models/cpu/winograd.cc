@@ -177,7 +177,9 @@ void WinogradConv::Run(ThreadPool& pool, const Tensor& x, const WindowGeometry& 
     // Transform-domain products: prod[point][m][tile].
     const int64_t panel0 = panels * split / splits, panel1 = panels * (split + 1) / splits;
     const int64_t m0 = panel0 * kGemmMr, m1 = std::min(m, panel1 * kGemmMr);
-    float* prod = ThreadScratch(4, kPoints * m * tiles);
+    // kLanes of slack: the output transform loads whole 16-tile groups; lanes past the last
+    // tile are computed but never stored.
+    float* prod = ThreadScratch(4, kPoints * m * tiles + kLanes);
     for (int p = 0; p < kPoints; ++p) {
       SgemmPacked(u_[p], panel0, panel1, tiles, v + p * bsize, prod + p * m * tiles, tiles);
     }
