@@ -14,12 +14,19 @@ namespace {
 
 constexpr int64_t kLanes = 16;  // outputs accumulated in one register
 
-// Builds the zero-padded plane in one pass. With stride 2 each padded row is stored
-// deinterleaved (even columns, then odd columns) so that every tap reads contiguously.
+// Builds the zero-padded plane. With stride 2 each padded row is stored deinterleaved (even
+// columns, then odd columns) so that every tap reads contiguously, and the whole plane is
+// written. Otherwise only the interior is copied: the caller zeroes the borders once, and
+// every plane of a call shares them.
 void PadPlane(const float* x, const WindowGeometry& g, int64_t ph, int64_t pw, int64_t half,
               float* pad) {
   const int64_t ih = g.in[1], iw = g.in[2], top = g.pad_begin[1], left = g.pad_begin[2];
-  const bool split = g.stride[2] == 2;
+  if (g.stride[2] != 2) {
+    for (int64_t r = 0; r < ih; ++r) {
+      std::memcpy(pad + (r + top) * pw + left, x + r * iw, iw * sizeof(float));
+    }
+    return;
+  }
   for (int64_t r = 0; r < ph; ++r) {
     float* dst = pad + r * pw;
     const int64_t src_row = r - top;
@@ -28,12 +35,7 @@ void PadPlane(const float* x, const WindowGeometry& g, int64_t ph, int64_t pw, i
       continue;
     }
     const float* src = x + src_row * iw;
-    if (!split) {
-      std::memset(dst, 0, left * sizeof(float));
-      std::memcpy(dst + left, src, iw * sizeof(float));
-      std::memset(dst + left + iw, 0, (pw - left - iw) * sizeof(float));
-      continue;
-    }
+
     // Column j of the padded row goes to dst[j / 2] (even) or dst[half + j / 2] (odd); padded
     // column j holds src[j - left] inside [left, left + iw) and zero elsewhere.
     for (int parity = 0; parity < 2; ++parity) {
@@ -64,6 +66,7 @@ void DepthwiseConv2d(ThreadPool& pool, const float* x, const float* w, const flo
   const int64_t pw = split ? 2 * half : pw_needed;
   pool.ParallelFor(n * c, 1, [&](int64_t begin, int64_t end) {
     float* pad = ThreadScratch(2, ph * pw);
+    if (!split) std::memset(pad, 0, ph * pw * sizeof(float));  // borders, shared by all planes
     for (int64_t plane = begin; plane < end; ++plane) {
       const int64_t ch = plane % c;
       PadPlane(x + plane * ih * iw, g, ph, pw, half, pad);
