@@ -306,11 +306,17 @@ class ConvKernel : public Kernel {
     // Tasks: (image, group) x column blocks x row splits. Blocks are whole GEMM panels of about
     // kColumnBlock columns, their count rounded so the pool's threads get equal shares; row
     // splits only when there are too few blocks to occupy the pool.
+    // When the weights outweigh the image (mg >= p) and there are fewer images than threads,
+    // threads split the output channels rather than the columns, so each streams only its
+    // share of the weights.
     const int threads = ctx.pool().num_threads();
     const int64_t images = n * group_;
     const int64_t col_panels = (p + kGemmNr - 1) / kGemmNr;
     int64_t blocks = (col_panels * kGemmNr + kColumnBlock - 1) / kColumnBlock;
-    if (images % threads != 0) blocks = (blocks + threads - 1) / threads * threads;
+    const bool split_rows = images < threads && mg >= p;
+    if (images % threads != 0 && !split_rows) {
+      blocks = (blocks + threads - 1) / threads * threads;
+    }
     blocks = std::max<int64_t>(1, std::min(blocks, col_panels));
     const int64_t panels = (*packed)[0].panels();
     int64_t splits = 1;
