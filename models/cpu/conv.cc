@@ -61,10 +61,13 @@ void Im2ColPacked(const float* x, const WindowGeometry& g, int64_t channels, int
                 std::memcpy(dst + lo, src + iw0 + lo, (hi - lo) * sizeof(float));
                 std::memset(dst + hi, 0, (seg - hi) * sizeof(float));
               } else {
-                for (int64_t j = 0; j < seg; ++j) {
-                  const int64_t iw = iw0 + j * sw;
-                  dst[j] = (iw >= 0 && iw < g.in[2]) ? src[iw] : 0.0f;
-                }
+                // Valid j: 0 <= iw0 + j * sw < in_w.
+                const int64_t lo = std::clamp<int64_t>((-iw0 + sw - 1) / sw, 0, seg);
+                const int64_t hi = std::clamp<int64_t>((g.in[2] - iw0 + sw - 1) / sw, lo, seg);
+                std::fill(dst, dst + lo, 0.0f);
+                const float* s0 = src + iw0;
+                for (int64_t j = lo; j < hi; ++j) dst[j] = s0[j * sw];
+                std::fill(dst + hi, dst + seg, 0.0f);
               }
             }
             p += seg;
