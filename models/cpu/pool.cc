@@ -97,13 +97,54 @@ class PoolKernel : public Kernel {
     const int64_t planes = x.dim(0) * x.dim(1);
     ctx.pool().ParallelFor(planes, 1, [&](int64_t p0, int64_t p1) {
       float* pad = ThreadScratch(3, ph * pw);
-      float* rows = ThreadScratch(6, ph * ow);
+      float* rows = ThreadScratch(6, ph * std::max(ow, pw));
+      float* cols = ThreadScratch(7, oh * pw);
+      const bool unit = g.stride[1] == 1 && g.stride[2] == 1 && g.dilation[1] == 1 &&
+                        g.dilation[2] == 1;
+      // Every plane has the same geometry: fill the borders once; planes overwrite only the
+      // interior.
+      std::fill(pad, pad + ph * pw, fill);
       for (int64_t plane = p0; plane < p1; ++plane) {
-        std::fill(pad, pad + ph * pw, fill);
         const float* xp = xd + plane * ih * iw;
         for (int64_t r = 0; r < ih; ++r) {
           std::memcpy(pad + (r + g.pad_begin[1]) * pw + g.pad_begin[2], xp + r * iw,
                       iw * sizeof(float));
+        }
+        float* yp = yd + plane * oh * ow;
+        if (unit) {
+          // Stride 1: both passes run over the padded plane as one long array (positions
+          // past a row's last window are computed and ignored), then rows are compacted.
+          const int64_t span = ph * pw - (g.kernel[2] - 1);
+          for (int64_t i = 0; i < span; ++i) rows[i] = pad[i];
+          for (int64_t e = 1; e < g.kernel[2]; ++e) {
+            const float* s = pad + e;
+            if (is_max) {
+              for (int64_t i = 0; i < span; ++i) rows[i] = std::max(rows[i], s[i]);
+            } else {
+              for (int64_t i = 0; i < span; ++i) rows[i] += s[i];
+            }
+          }
+          const int64_t out_span = (oh - 1) * pw + ow;
+          std::copy(rows, rows + out_span, cols);
+          for (int64_t a = 1; a < g.kernel[1]; ++a) {
+            const float* s = rows + a * pw;
+            if (is_max) {
+              for (int64_t i = 0; i < out_span; ++i) cols[i] = std::max(cols[i], s[i]);
+            } else {
+              for (int64_t i = 0; i < out_span; ++i) cols[i] += s[i];
+            }
+          }
+          for (int64_t r = 0; r < oh; ++r) {
+            const float* src = cols + r * pw;
+            float* out = yp + r * ow;
+            if (is_max) {
+              std::copy(src, src + ow, out);
+            } else {
+              const float ir = inv_h[r];
+              for (int64_t j = 0; j < ow; ++j) out[j] = src[j] * ir * inv_w[j];
+            }
+          }
+          continue;
         }
         // Separable: reduce each padded row horizontally, then columns of those rows.
         for (int64_t r = 0; r < ph; ++r) {
@@ -128,7 +169,6 @@ class PoolKernel : public Kernel {
             }
           }
         }
-        float* yp = yd + plane * oh * ow;
         for (int64_t r = 0; r < oh; ++r) {
           float* out = yp + r * ow;
           const float* first = rows + (r * g.stride[1]) * ow;
