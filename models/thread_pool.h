@@ -46,11 +46,14 @@ class ThreadPool {
   std::condition_variable done_cv_;
   uint64_t generation_ = 0;   // guarded by mu_; bumped per job
   bool stop_ = false;         // guarded by mu_
-  int active_workers_ = 0;    // guarded by mu_: workers still inside the current job
+  // Workers inside the current job: incremented under mu_ when joining, decremented without it
+  // when leaving, so the caller can spin on it instead of sleeping.
+  std::atomic<int> active_workers_{0};
 
-  // The current job; written under mu_ before generation_ is bumped.
-  const std::function<void(int64_t)>* job_ = nullptr;
-  int64_t num_tasks_ = 0;
+  // The current job; written under mu_ before next_task_ is reset (release), so a worker that
+  // takes a task index from next_task_ (acquire) sees the job and count it belongs to.
+  std::atomic<const std::function<void(int64_t)>*> job_{nullptr};
+  std::atomic<int64_t> num_tasks_{0};
   std::atomic<int64_t> next_task_{0};
   std::atomic<uint64_t> published_generation_{0};
 };
