@@ -27,6 +27,15 @@ int SoleConsumer(const Graph& graph, int value) {
   return found;
 }
 
+// Drops the nodes marked in `removed`, keeping the others' order.
+void EraseNodes(Graph& graph, const std::vector<bool>& removed) {
+  std::vector<Node> kept;
+  for (size_t i = 0; i < graph.nodes.size(); ++i) {
+    if (!removed[i]) kept.push_back(std::move(graph.nodes[i]));
+  }
+  graph.nodes = std::move(kept);
+}
+
 bool IsDefaultDomain(const Node& n) { return n.domain.empty() || n.domain == "ai.onnx"; }
 
 const Tensor* ConstantOf(const Graph& graph, int value) {
@@ -199,11 +208,7 @@ void FoldBatchNormIntoConv(Graph& graph, PlanStats& stats) {
     removed[bn_index] = true;
     ++stats.fused_batch_norms;
   }
-  std::vector<Node> kept;
-  for (size_t i = 0; i < graph.nodes.size(); ++i) {
-    if (!removed[i]) kept.push_back(std::move(graph.nodes[i]));
-  }
-  graph.nodes = std::move(kept);
+  EraseNodes(graph, removed);
 }
 
 void FuseActivations(Graph& graph, PlanStats& stats) {
@@ -260,11 +265,7 @@ void FuseActivations(Graph& graph, PlanStats& stats) {
     removed[act_index] = true;
     ++stats.fused_activations;
   }
-  std::vector<Node> kept;
-  for (size_t i = 0; i < graph.nodes.size(); ++i) {
-    if (!removed[i]) kept.push_back(std::move(graph.nodes[i]));
-  }
-  graph.nodes = std::move(kept);
+  EraseNodes(graph, removed);
 }
 
 void FuseResidualAdd(Graph& graph, PlanStats& stats) {
@@ -304,11 +305,7 @@ void FuseResidualAdd(Graph& graph, PlanStats& stats) {
     removed[add_index] = true;
     ++stats.fused_residual_adds;
   }
-  std::vector<Node> kept;
-  for (size_t i = 0; i < graph.nodes.size(); ++i) {
-    if (!removed[i]) kept.push_back(std::move(graph.nodes[i]));
-  }
-  graph.nodes = std::move(kept);
+  EraseNodes(graph, removed);
 }
 
 void FoldPadIntoWindow(Graph& graph, PlanStats& stats) {
@@ -379,11 +376,7 @@ void FoldPadIntoWindow(Graph& graph, PlanStats& stats) {
     removed[i] = true;
     ++stats.folded_pads;
   }
-  std::vector<Node> kept;
-  for (size_t i = 0; i < graph.nodes.size(); ++i) {
-    if (!removed[i]) kept.push_back(std::move(graph.nodes[i]));
-  }
-  graph.nodes = std::move(kept);
+  EraseNodes(graph, removed);
 }
 
 void RemoveDeadNodes(Graph& graph) {

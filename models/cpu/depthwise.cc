@@ -34,20 +34,7 @@ void PadPlane(const float* x, const WindowGeometry& g, int64_t ph, int64_t pw, i
       std::memset(dst, 0, pw * sizeof(float));
       continue;
     }
-    const float* src = x + src_row * iw;
-
-    // Column j of the padded row goes to dst[j / 2] (even) or dst[half + j / 2] (odd); padded
-    // column j holds src[j - left] inside [left, left + iw) and zero elsewhere.
-    for (int parity = 0; parity < 2; ++parity) {
-      float* out = dst + parity * half;
-      // Output i reads padded column 2i + parity, i.e. source column 2i + parity - left.
-      const int64_t first = std::clamp<int64_t>((left - parity + 1) / 2, 0, half);
-      const int64_t last = std::clamp<int64_t>((left + iw - parity + 1) / 2, first, half);
-      std::fill(out, out + first, 0.0f);
-      const float* in = src + parity - left;
-      for (int64_t i = first; i < last; ++i) out[i] = in[2 * i];
-      std::fill(out + last, out + half, 0.0f);
-    }
+    SplitPaddedRow(x + src_row * iw, iw, left, half, dst, dst + half);
   }
 }
 

@@ -1,5 +1,7 @@
 #include "models/cpu/window.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 
@@ -94,6 +96,20 @@ absl::StatusOr<WindowGeometry> ComputeWindow(const WindowAttrs& attrs,
     }
   }
   return g;
+}
+
+void SplitPaddedRow(const float* src, int64_t iw, int64_t left, int64_t half, float* even,
+                    float* odd) {
+  for (int parity = 0; parity < 2; ++parity) {
+    float* out = parity ? odd : even;
+    // out[i] is padded column 2i + parity, i.e. source column 2i + parity - left.
+    const int64_t first = std::clamp<int64_t>((left - parity + 1) / 2, 0, half);
+    const int64_t last = std::clamp<int64_t>((left + iw - parity + 1) / 2, first, half);
+    std::fill(out, out + first, 0.0f);
+    const float* in = src + parity - left;
+    for (int64_t i = first; i < last; ++i) out[i] = in[2 * i];
+    std::fill(out + last, out + half, 0.0f);
+  }
 }
 
 }  // namespace inferd::models::cpu

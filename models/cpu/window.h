@@ -49,6 +49,13 @@ absl::StatusOr<WindowGeometry> ComputeWindow(const WindowAttrs& attrs,
                                              absl::Span<const int64_t> in_spatial,
                                              absl::Span<const int64_t> kernel);
 
+// One input row padded by `left` zeros on the left (and zeros past its end), split by column
+// parity: even[i] = padded[2i], odd[i] = padded[2i + 1] for i < half, where padded[j] is
+// src[j - left] inside [left, left + iw) and 0 elsewhere. Stride-2 windows then read
+// contiguously.
+void SplitPaddedRow(const float* src, int64_t iw, int64_t left, int64_t half, float* even,
+                    float* odd);
+
 }  // namespace inferd::models::cpu
 
 #endif  // INFERD_MODELS_CPU_WINDOW_H_

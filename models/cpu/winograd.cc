@@ -128,18 +128,7 @@ void WinogradConv::Run(ThreadPool& pool, const Tensor& x, const WindowGeometry& 
             std::memset(even, 0, 2 * half * sizeof(float));
             continue;
           }
-          const float* src = plane + src_row * iw;
-          // Padded column j = source column j - left: even[i] holds column 2i, odd[i] 2i + 1.
-          const int64_t left = g.pad_begin[2];
-          for (int parity = 0; parity < 2; ++parity) {
-            float* out = parity ? odd : even;
-            const int64_t first = std::clamp<int64_t>((left - parity + 1) / 2, 0, half);
-            const int64_t last = std::clamp<int64_t>((left + iw - parity + 1) / 2, first, half);
-            std::fill(out, out + first, 0.0f);
-            const float* in = src + parity - left;
-            for (int64_t i = first; i < last; ++i) out[i] = in[2 * i];
-            std::fill(out + last, out + half, 0.0f);
-          }
+          SplitPaddedRow(plane + src_row * iw, iw, g.pad_begin[2], half, even, odd);
         }
         for (int64_t t = 0; t < tw; t += kLanes) {
           const int64_t lanes = std::min(kLanes, tw - t);
