@@ -1,18 +1,20 @@
 // Conv (1-3 spatial dims, groups, dilations, strides, asymmetric and automatic pads) for
-// float32. Pointwise convolutions are a GEMM over the input as it lies; others go through
-// im2col in cache-sized column blocks; depthwise convolutions use a direct kernel. Bias and a
-// fused Relu/Clip are applied to each block while it is in cache.
+// float32, choosing per call among: Winograd F(2x2, 3x3) for 3x3 stride-1 layers
+// (winograd.cc); a direct depthwise kernel (depthwise.cc); and the packed GEMM with the input
+// (pointwise) or its im2col packed in cache-sized column blocks, or, for small outputs, with
+// positions and channels swapped as GEMM rows and columns. Bias, a residual and a fused
+// Relu/Clip are applied as results are stored.
 #include <algorithm>
 #include <cstring>
 #include <limits>
 #include <vector>
 
 #include "common/status_macros.h"
-#include "models/cpu/sgemm.h"
 #include "models/cpu/depthwise.h"
 #include "models/cpu/elementwise.h"
 #include "models/cpu/kernel_util.h"
 #include "models/cpu/kernels.h"
+#include "models/cpu/sgemm.h"
 #include "models/cpu/window.h"
 #include "models/cpu/winograd.h"
 #include "models/planner.h"
@@ -22,6 +24,11 @@ namespace {
 
 // Output columns per task: a multiple of the GEMM panel width.
 constexpr int64_t kColumnBlock = 256;
+
+// The transposed orientation costs an extra pass (its transposing store); it is chosen only
+// when it pads the GEMM this much less (in practice: 7x7 outputs, where 49 positions pad to 56
+// rows instead of 64 columns).
+constexpr double kTransposedAdvantage = 1.13;
 
 // Writes rows [c, kd, kh, kw] x columns [p0, p1) of the im2col matrix of one image/group
 // straight into a packed GEMM layout, one row at a time through `row` (p1 - p0 floats, stays
@@ -296,7 +303,7 @@ class ConvKernel : public Kernel {
       pointwise = pointwise && g.stride[d] == 1 && g.pad_begin[d] == 0 && g.pad_end[d] == 0;
     }
     if (!packed_t_.empty() &&
-        Useful(p, kGemmMr, mg, kGemmNr) > 1.13 * Useful(mg, kGemmMr, p, kGemmNr)) {
+        Useful(p, kGemmMr, mg, kGemmNr) > kTransposedAdvantage * Useful(mg, kGemmMr, p, kGemmNr)) {
       TransposedConv(ctx, x, ep, g, cg, mg, pointwise, y);
       return;
     }
