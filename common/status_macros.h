@@ -10,10 +10,10 @@
 #define INFERD_CONCAT(a, b) INFERD_CONCAT_IMPL(a, b)
 
 // Returns from the enclosing function if `expr` (an absl::Status) is not OK.
-#define RETURN_IF_ERROR(expr)                          \
-  do {                                                 \
-    ::absl::Status inferd_status_ = (expr);            \
-    if (!inferd_status_.ok()) return inferd_status_;   \
+#define RETURN_IF_ERROR(expr)                        \
+  do {                                               \
+    ::absl::Status inferd_status_ = (expr);          \
+    if (!inferd_status_.ok()) return inferd_status_; \
   } while (false)
 
 // `lhs` = value of `rexpr` (an absl::StatusOr<T>), or returns its error.

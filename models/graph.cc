@@ -6,8 +6,7 @@ namespace inferd::models {
 namespace {
 
 absl::Status WrongType(const std::string& name, const char* want) {
-  return absl::InvalidArgumentError(
-      absl::StrCat("attribute '", name, "' must be of type ", want));
+  return absl::InvalidArgumentError(absl::StrCat("attribute '", name, "' must be of type ", want));
 }
 
 }  // namespace
@@ -17,8 +16,7 @@ const Attribute* AttributeMap::Find(const std::string& name) const {
   return it == attrs_.end() ? nullptr : &it->second;
 }
 
-absl::StatusOr<int64_t> AttributeMap::GetInt(const std::string& name,
-                                             int64_t default_value) const {
+absl::StatusOr<int64_t> AttributeMap::GetInt(const std::string& name, int64_t default_value) const {
   const Attribute* a = Find(name);
   if (a == nullptr) return default_value;
   if (a->type != Attribute::Type::kInt) return WrongType(name, "int");
@@ -48,8 +46,8 @@ absl::StatusOr<std::vector<int64_t>> AttributeMap::GetInts(
   return a->ints;
 }
 
-absl::StatusOr<std::vector<float>> AttributeMap::GetFloats(
-    const std::string& name, std::vector<float> default_value) const {
+absl::StatusOr<std::vector<float>> AttributeMap::GetFloats(const std::string& name,
+                                                           std::vector<float> default_value) const {
   const Attribute* a = Find(name);
   if (a == nullptr) return default_value;
   if (a->type != Attribute::Type::kFloats) return WrongType(name, "floats");

@@ -36,8 +36,7 @@ class AttributeMap {
 
   absl::StatusOr<int64_t> GetInt(const std::string& name, int64_t default_value) const;
   absl::StatusOr<float> GetFloat(const std::string& name, float default_value) const;
-  absl::StatusOr<std::string> GetString(const std::string& name,
-                                        std::string default_value) const;
+  absl::StatusOr<std::string> GetString(const std::string& name, std::string default_value) const;
   absl::StatusOr<std::vector<int64_t>> GetInts(const std::string& name,
                                                std::vector<int64_t> default_value) const;
   absl::StatusOr<std::vector<float>> GetFloats(const std::string& name,
@@ -56,8 +55,8 @@ inline constexpr int kNoValue = -1;  // an omitted optional input or output
 struct Node {
   std::string name;
   std::string op_type;
-  std::string domain;      // "" for the default ONNX domain
-  int64_t opset = 0;       // the model's opset for `domain`
+  std::string domain;        // "" for the default ONNX domain
+  int64_t opset = 0;         // the model's opset for `domain`
   std::vector<int> inputs;   // value ids; kNoValue for an omitted optional input
   std::vector<int> outputs;  // value ids; kNoValue for an omitted optional output
   AttributeMap attrs;
@@ -82,8 +81,8 @@ struct Value {
 struct Graph {
   std::vector<Value> values;
   std::vector<Node> nodes;
-  std::vector<int> inputs;   // runtime inputs, in declared order (initializers excluded)
-  std::vector<int> outputs;  // in declared order
+  std::vector<int> inputs;          // runtime inputs, in declared order (initializers excluded)
+  std::vector<int> outputs;         // in declared order
   std::map<int, Tensor> constants;  // initializers and folded values
 
   int AddValue(std::string name) {

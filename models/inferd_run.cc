@@ -78,9 +78,9 @@ absl::StatusOr<std::vector<Tensor>> RandomInputs(const Model& model, int batch) 
       } else if (d == 0) {
         shape.push_back(batch);
       } else {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "input '", info.name, "' has a dynamic dimension ", d,
-            "; --bench can only choose the batch dimension"));
+        return absl::InvalidArgumentError(
+            absl::StrCat("input '", info.name, "' has a dynamic dimension ", d,
+                         "; --bench can only choose the batch dimension"));
       }
     }
     auto t = Tensor::Create(info.dtype, shape);
@@ -111,7 +111,7 @@ int Bench(const Model& model, const std::string& model_path, int runs, int batch
     if (!out.ok()) return Fail(std::string(out.status().message()));
   }
   std::vector<double> ms;
-  std::map<std::string, std::pair<double, int>> per_op;  // total us, nodes
+  std::map<std::string, std::pair<double, int>> per_op;     // total us, nodes
   std::vector<inferd::models::RunProfile::Entry> per_node;  // summed over runs
   for (int i = 0; i < runs; ++i) {
     inferd::models::RunProfile profile;
@@ -148,8 +148,8 @@ int Bench(const Model& model, const std::string& model_path, int runs, int batch
     }
     std::fprintf(stderr, "%-22s %6s %10s %6s\n", "op", "nodes", "ms/run", "share");
     for (const auto& [us, op] : rows) {
-      std::fprintf(stderr, "%-22s %6d %10.3f %5.1f%%\n", op.c_str(), per_op[op].second,
-                   us / 1000, 100 * us / total);
+      std::fprintf(stderr, "%-22s %6d %10.3f %5.1f%%\n", op.c_str(), per_op[op].second, us / 1000,
+                   100 * us / total);
     }
   }
   const double median = Percentile(ms, 0.5), p90 = Percentile(ms, 0.9);
@@ -177,14 +177,16 @@ int main(int argc, char** argv) {
       "  inferd-run --model M.onnx --input_dir D --output_dir O\n"
       "  inferd-run --model M.onnx --bench RUNS --batch B --threads T [--json]");
   std::vector<char*> rest = absl::ParseCommandLine(argc, argv);
-  if (rest.size() > 1) return Fail(absl::StrCat("unexpected argument '", rest[1], "' (see --help)"));
+  if (rest.size() > 1)
+    return Fail(absl::StrCat("unexpected argument '", rest[1], "' (see --help)"));
   const std::string model_path = absl::GetFlag(FLAGS_model);
   const std::string input_dir = absl::GetFlag(FLAGS_input_dir);
   const std::string output_dir = absl::GetFlag(FLAGS_output_dir);
   const int bench = absl::GetFlag(FLAGS_bench);
   const int batch = absl::GetFlag(FLAGS_batch);
   if (model_path.empty()) return Fail("--model is required (see --help)");
-  if (bench < 0 || batch < 1 || absl::GetFlag(FLAGS_warmup) < 0 || absl::GetFlag(FLAGS_threads) < 0) {
+  if (bench < 0 || batch < 1 || absl::GetFlag(FLAGS_warmup) < 0 ||
+      absl::GetFlag(FLAGS_threads) < 0) {
     return Fail("--bench, --warmup and --threads must be >= 0 and --batch >= 1");
   }
   const bool test_data = !input_dir.empty() || !output_dir.empty();
@@ -203,15 +205,15 @@ int main(int argc, char** argv) {
   auto model = Model::Load(model_path, options);
   if (!model.ok()) return Fail(absl::StrCat("cannot load model: ", model.status().message()));
   const auto& stats = (*model)->plan_stats();
-  std::fprintf(stderr,
-               "loaded %s in %.1f ms: %d nodes in file, %d planned (%d folded; %d batch norms, "
-               "%d activations, %d residual adds and %d pads fused)\n",
-               model_path.c_str(),
-               std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() -
-                                                         load_start).count(),
-               stats.nodes_in_file, stats.nodes_planned, stats.folded_constants,
-               stats.fused_batch_norms, stats.fused_activations, stats.fused_residual_adds,
-               stats.folded_pads);
+  std::fprintf(
+      stderr,
+      "loaded %s in %.1f ms: %d nodes in file, %d planned (%d folded; %d batch norms, "
+      "%d activations, %d residual adds and %d pads fused)\n",
+      model_path.c_str(),
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - load_start)
+          .count(),
+      stats.nodes_in_file, stats.nodes_planned, stats.folded_constants, stats.fused_batch_norms,
+      stats.fused_activations, stats.fused_residual_adds, stats.folded_pads);
   if (test_data) return RunOnTestData(**model, input_dir, output_dir);
   return Bench(**model, model_path, bench, batch, absl::GetFlag(FLAGS_warmup),
                absl::GetFlag(FLAGS_json));

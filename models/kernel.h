@@ -33,9 +33,7 @@ class KernelContext {
 
   int num_inputs() const { return static_cast<int>(inputs_.size()); }
   // nullptr when input `i` was omitted (optional) or is past the end.
-  const Tensor* input(int i) const {
-    return i < num_inputs() ? inputs_[i] : nullptr;
-  }
+  const Tensor* input(int i) const { return i < num_inputs() ? inputs_[i] : nullptr; }
   int num_outputs() const { return static_cast<int>(outputs_->size()); }
   // Allocates output `i`; the returned pointer stays valid for this invocation.
   absl::StatusOr<Tensor*> Allocate(int i, DType dtype, Shape shape);

@@ -153,9 +153,9 @@ absl::Status Model::ValidateInputs(const std::vector<Tensor>& inputs) const {
     if (!match) {
       std::vector<std::string> dims;
       for (int64_t d : want.dims) dims.push_back(d < 0 ? "?" : std::to_string(d));
-      return absl::InvalidArgumentError(absl::StrCat(
-          "input '", want.name, "' expects shape [", absl::StrJoin(dims, ","), "] but got ",
-          ShapeToString(got.shape())));
+      return absl::InvalidArgumentError(absl::StrCat("input '", want.name, "' expects shape [",
+                                                     absl::StrJoin(dims, ","), "] but got ",
+                                                     ShapeToString(got.shape())));
     }
   }
   return absl::OkStatus();
@@ -192,8 +192,8 @@ absl::StatusOr<std::vector<Tensor>> Model::Run(const std::vector<Tensor>& inputs
     for (int in : node.inputs) in_ptrs.push_back(in == kNoValue ? nullptr : &values[in]);
     outs.assign(node.outputs.size(), Tensor());
     KernelContext ctx(in_ptrs, &outs, pool.get(), &device_->pool());
-    const auto start = profile ? std::chrono::steady_clock::now()
-                               : std::chrono::steady_clock::time_point();
+    const auto start =
+        profile ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point();
     status = step.kernel->Compute(ctx);
     if (profile) {
       profile->entries.push_back(

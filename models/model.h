@@ -28,7 +28,7 @@ struct LoadOptions {
 // Statistics of the load-time plan, for logs and tests.
 struct PlanStats {
   int nodes_in_file = 0;
-  int nodes_planned = 0;   // kernels run per request
+  int nodes_planned = 0;  // kernels run per request
   int folded_constants = 0;
   int fused_batch_norms = 0;
   int fused_activations = 0;

@@ -65,8 +65,8 @@ absl::StatusOr<std::string> ReadExternalData(const onnx::TensorProto& proto, con
   const fs::path file = base / rel;
   std::ifstream in(file, std::ios::binary);
   if (!in) {
-    return absl::NotFoundError(absl::StrCat("external data file '", file.string(),
-                                            "' of tensor '", proto.name(), "' cannot be opened"));
+    return absl::NotFoundError(absl::StrCat("external data file '", file.string(), "' of tensor '",
+                                            proto.name(), "' cannot be opened"));
   }
   in.seekg(0, std::ios::end);
   const int64_t file_size = in.tellg();
@@ -126,9 +126,9 @@ absl::StatusOr<TensorInfo> ConvertValueInfo(const onnx::ValueInfoProto& v) {
   TensorInfo info;
   info.name = v.name();
   if (!v.type().has_tensor_type()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("value '", v.name(), "' is not a tensor (sequence, map and optional "
-                                          "values are not supported)"));
+    return absl::InvalidArgumentError(absl::StrCat("value '", v.name(),
+                                                   "' is not a tensor (sequence, map and optional "
+                                                   "values are not supported)"));
   }
   const auto& tt = v.type().tensor_type();
   info.dtype = DTypeFromOnnx(tt.elem_type());
@@ -152,9 +152,8 @@ absl::StatusOr<Tensor> TensorFromOnnx(const onnx::TensorProto& proto, const fs::
   Shape shape(proto.dims().begin(), proto.dims().end());
   for (int64_t d : shape) {
     if (d < 0) {
-      return absl::InvalidArgumentError(absl::StrCat("tensor '", proto.name(),
-                                                     "' has a negative dimension in ",
-                                                     ShapeToString(shape)));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "tensor '", proto.name(), "' has a negative dimension in ", ShapeToString(shape)));
     }
   }
   const int64_t count = NumElements(shape);
@@ -175,10 +174,9 @@ absl::StatusOr<Tensor> TensorFromOnnx(const onnx::TensorProto& proto, const fs::
     raw = &proto.raw_data();
   }
   if (raw != nullptr && raw->size() != bytes) {
-    return absl::InvalidArgumentError(absl::StrCat("tensor '", proto.name(), "' has ", raw->size(),
-                                                   " bytes of data but its shape ",
-                                                   ShapeToString(shape), " of ", DTypeName(dtype),
-                                                   " needs ", bytes));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "tensor '", proto.name(), "' has ", raw->size(), " bytes of data but its shape ",
+        ShapeToString(shape), " of ", DTypeName(dtype), " needs ", bytes));
   }
   ASSIGN_OR_RETURN(Tensor t, Tensor::Create(dtype, shape));
   if (raw != nullptr) {
@@ -261,8 +259,8 @@ absl::Status WriteTensorFile(const Tensor& tensor, const std::string& name, cons
 
 absl::StatusOr<Graph> ImportOnnxFile(const fs::path& path) {
   ASSIGN_OR_RETURN(std::string bytes, ReadFile(path));
-  auto graph = ImportOnnxBytes(bytes, path.parent_path().empty() ? fs::path(".")
-                                                                  : path.parent_path());
+  auto graph =
+      ImportOnnxBytes(bytes, path.parent_path().empty() ? fs::path(".") : path.parent_path());
   if (!graph.ok()) {
     return absl::Status(graph.status().code(),
                         absl::StrCat(path.string(), ": ", graph.status().message()));
@@ -340,8 +338,8 @@ absl::StatusOr<Graph> ImportOnnxModel(const onnx::ModelProto& model, const fs::p
     for (const auto& a : node.attribute()) {
       auto attr = ConvertAttribute(a, base_dir);
       if (!attr.ok()) {
-        return absl::InvalidArgumentError(absl::StrCat(n.Describe(), ": attribute '", a.name(),
-                                                       "': ", attr.status().message()));
+        return absl::InvalidArgumentError(
+            absl::StrCat(n.Describe(), ": attribute '", a.name(), "': ", attr.status().message()));
       }
       n.attrs.Set(a.name(), *std::move(attr));
     }
@@ -364,10 +362,10 @@ absl::StatusOr<Graph> ImportOnnxModel(const onnx::ModelProto& model, const fs::p
   for (const Node& n : graph.nodes) {
     for (int in : n.inputs) {
       if (in != kNoValue && !produced[in]) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "input '", graph.values[in].name, "' of ", n.Describe(),
-            " is not a graph input, an initializer or the output of any node "
-            "(missing initializer?)"));
+        return absl::InvalidArgumentError(
+            absl::StrCat("input '", graph.values[in].name, "' of ", n.Describe(),
+                         " is not a graph input, an initializer or the output of any node "
+                         "(missing initializer?)"));
       }
     }
   }

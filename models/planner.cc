@@ -86,8 +86,8 @@ absl::Status SortTopologically(Graph& graph) {
   if (order.size() != n) {
     for (size_t i = 0; i < n; ++i) {
       if (pending[i] > 0) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "the graph has a cycle through ", graph.nodes[i].Describe()));
+        return absl::InvalidArgumentError(
+            absl::StrCat("the graph has a cycle through ", graph.nodes[i].Describe()));
       }
     }
   }
@@ -102,18 +102,18 @@ absl::Status CheckKernelsExist(const Graph& graph, const KernelRegistry& registr
   for (const Node& n : graph.nodes) {
     if (registry.Find(n.domain, n.op_type, n.opset) != nullptr) continue;
     if (IsDefaultDomain(n) && n.opset < kMinOpset) {
-      return absl::UnimplementedError(absl::StrCat(
-          n.Describe(), ": opset ", n.opset, " is older than the oldest supported opset (",
-          kMinOpset, ")"));
+      return absl::UnimplementedError(absl::StrCat(n.Describe(), ": opset ", n.opset,
+                                                   " is older than the oldest supported opset (",
+                                                   kMinOpset, ")"));
     }
     if (IsDefaultDomain(n) && n.opset > kMaxOpset) {
-      return absl::UnimplementedError(absl::StrCat(
-          n.Describe(), ": opset ", n.opset, " is newer than the newest supported opset (",
-          kMaxOpset, ")"));
+      return absl::UnimplementedError(absl::StrCat(n.Describe(), ": opset ", n.opset,
+                                                   " is newer than the newest supported opset (",
+                                                   kMaxOpset, ")"));
     }
-    return absl::UnimplementedError(absl::StrCat(
-        n.Describe(), ": operator ", n.domain.empty() ? "" : n.domain + ".", n.op_type,
-        " is not supported at opset ", n.opset));
+    return absl::UnimplementedError(absl::StrCat(n.Describe(), ": operator ",
+                                                 n.domain.empty() ? "" : n.domain + ".", n.op_type,
+                                                 " is not supported at opset ", n.opset));
   }
   return absl::OkStatus();
 }
@@ -164,7 +164,8 @@ void FoldBatchNormIntoConv(Graph& graph, PlanStats& stats) {
     const int bn_index = SoleConsumer(graph, conv.outputs[0]);
     if (bn_index < 0) continue;
     Node& bn = graph.nodes[bn_index];
-    if (bn.op_type != "BatchNormalization" || bn.inputs.size() != 5 || bn.inputs[0] != conv.outputs[0]) {
+    if (bn.op_type != "BatchNormalization" || bn.inputs.size() != 5 ||
+        bn.inputs[0] != conv.outputs[0]) {
       continue;
     }
     if (bn.attrs.GetInt("training_mode", 0).value_or(1) != 0) continue;
@@ -292,8 +293,7 @@ void FuseResidualAdd(Graph& graph, PlanStats& stats) {
       continue;
     }
     const int other = add.inputs[0] == conv.outputs[0] ? add.inputs[1] : add.inputs[0];
-    if (other == conv.outputs[0] || other == kNoValue ||
-        producer[other] >= static_cast<int>(i)) {
+    if (other == conv.outputs[0] || other == kNoValue || producer[other] >= static_cast<int>(i)) {
       continue;
     }
     conv.inputs.resize(3, kNoValue);
@@ -345,8 +345,7 @@ void FoldPadIntoWindow(Graph& graph, PlanStats& stats) {
       continue;
     }
     if (window.attrs.GetString("auto_pad", "NOTSET").value_or("") != "NOTSET") continue;
-    std::vector<int64_t> own =
-        window.attrs.GetInts("pads", {}).value_or(std::vector<int64_t>{-1});
+    std::vector<int64_t> own = window.attrs.GetInts("pads", {}).value_or(std::vector<int64_t>{-1});
     const int spatial = rank - 2;
     if (own.empty()) own.assign(2 * spatial, 0);
     if (static_cast<int>(own.size()) != 2 * spatial) continue;

@@ -45,9 +45,8 @@ absl::StatusOr<Tensor> Tensor::Create(DType dtype, Shape shape) {
   }
   auto buffer = Buffer::Allocate(static_cast<size_t>(n) * elem);
   if (buffer == nullptr) {
-    return absl::ResourceExhaustedError(
-        absl::StrCat("cannot allocate ", n * elem, " bytes for a tensor of shape ",
-                     ShapeToString(shape)));
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "cannot allocate ", n * elem, " bytes for a tensor of shape ", ShapeToString(shape)));
   }
   Tensor t;
   t.dtype_ = dtype;
@@ -62,9 +61,8 @@ absl::StatusOr<Tensor> Tensor::FromBuffer(DType dtype, Shape shape,
   const int64_t n = NumElements(shape);
   if (!IsSupportedDType(dtype) || n < 0 || buffer == nullptr ||
       static_cast<uint64_t>(n) * DTypeSize(dtype) > buffer->capacity()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("buffer does not fit a ", DTypeName(dtype), " tensor of shape ",
-                     ShapeToString(shape)));
+    return absl::InvalidArgumentError(absl::StrCat("buffer does not fit a ", DTypeName(dtype),
+                                                   " tensor of shape ", ShapeToString(shape)));
   }
   Tensor t;
   t.dtype_ = dtype;
@@ -76,8 +74,8 @@ absl::StatusOr<Tensor> Tensor::FromBuffer(DType dtype, Shape shape,
 
 absl::StatusOr<Tensor> Tensor::Reshaped(Shape shape) const {
   if (NumElements(shape) != num_elements_) {
-    return absl::InvalidArgumentError(absl::StrCat("cannot reshape ", ShapeToString(shape_),
-                                                   " to ", ShapeToString(shape)));
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot reshape ", ShapeToString(shape_), " to ", ShapeToString(shape)));
   }
   Tensor t = *this;
   t.shape_ = std::move(shape);

@@ -66,9 +66,13 @@ class Tensor {
   void* raw_data() { return buffer_ ? buffer_->data() : nullptr; }
   const void* raw_data() const { return buffer_ ? buffer_->data() : nullptr; }
   template <typename T>
-  T* data() { return static_cast<T*>(raw_data()); }
+  T* data() {
+    return static_cast<T*>(raw_data());
+  }
   template <typename T>
-  const T* data() const { return static_cast<const T*>(raw_data()); }
+  const T* data() const {
+    return static_cast<const T*>(raw_data());
+  }
   const std::shared_ptr<Buffer>& buffer() const { return buffer_; }
 
   // Same buffer, another shape with the same element count.
@@ -100,19 +104,44 @@ Tensor Tensor::FromVector(Shape shape, const std::vector<T>& values) {
 template <typename Fn>
 bool DispatchDType(DType dtype, Fn&& fn) {
   switch (dtype) {
-    case DType::kFloat32: fn(float{}); return true;
-    case DType::kFloat64: fn(double{}); return true;
-    case DType::kFloat16: fn(Half{}); return true;
-    case DType::kInt8: fn(int8_t{}); return true;
-    case DType::kInt16: fn(int16_t{}); return true;
-    case DType::kInt32: fn(int32_t{}); return true;
-    case DType::kInt64: fn(int64_t{}); return true;
-    case DType::kUInt8: fn(uint8_t{}); return true;
-    case DType::kUInt16: fn(uint16_t{}); return true;
-    case DType::kUInt32: fn(uint32_t{}); return true;
-    case DType::kUInt64: fn(uint64_t{}); return true;
-    case DType::kBool: fn(bool{}); return true;
-    default: return false;
+    case DType::kFloat32:
+      fn(float{});
+      return true;
+    case DType::kFloat64:
+      fn(double{});
+      return true;
+    case DType::kFloat16:
+      fn(Half{});
+      return true;
+    case DType::kInt8:
+      fn(int8_t{});
+      return true;
+    case DType::kInt16:
+      fn(int16_t{});
+      return true;
+    case DType::kInt32:
+      fn(int32_t{});
+      return true;
+    case DType::kInt64:
+      fn(int64_t{});
+      return true;
+    case DType::kUInt8:
+      fn(uint8_t{});
+      return true;
+    case DType::kUInt16:
+      fn(uint16_t{});
+      return true;
+    case DType::kUInt32:
+      fn(uint32_t{});
+      return true;
+    case DType::kUInt64:
+      fn(uint64_t{});
+      return true;
+    case DType::kBool:
+      fn(bool{});
+      return true;
+    default:
+      return false;
   }
 }
 

@@ -44,8 +44,8 @@ class ThreadPool {
   std::mutex mu_;
   std::condition_variable work_cv_;
   std::condition_variable done_cv_;
-  uint64_t generation_ = 0;   // guarded by mu_; bumped per job
-  bool stop_ = false;         // guarded by mu_
+  uint64_t generation_ = 0;  // guarded by mu_; bumped per job
+  bool stop_ = false;        // guarded by mu_
   // Workers inside the current job: incremented under mu_ when joining, decremented without it
   // when leaving, so the caller can spin on it instead of sleeping.
   std::atomic<int> active_workers_{0};

@@ -12,8 +12,8 @@ namespace {
 class ReluKernel : public Kernel {
  public:
   absl::Status Compute(KernelContext& ctx) const override {
-    return UnaryMap</*kAllowInt=*/true>(ctx, "Relu",
-                    [](auto x) { return x > decltype(x)(0) ? x : decltype(x)(0); });
+    return UnaryMap</*kAllowInt=*/true>(
+        ctx, "Relu", [](auto x) { return x > decltype(x)(0) ? x : decltype(x)(0); });
   }
 };
 

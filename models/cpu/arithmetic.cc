@@ -15,10 +15,14 @@ enum class BinaryOp { kAdd, kSub, kMul, kDiv };
 
 const char* OpName(BinaryOp op) {
   switch (op) {
-    case BinaryOp::kAdd: return "Add";
-    case BinaryOp::kSub: return "Sub";
-    case BinaryOp::kMul: return "Mul";
-    case BinaryOp::kDiv: return "Div";
+    case BinaryOp::kAdd:
+      return "Add";
+    case BinaryOp::kSub:
+      return "Sub";
+    case BinaryOp::kMul:
+      return "Mul";
+    case BinaryOp::kDiv:
+      return "Div";
   }
   return "?";
 }
@@ -58,9 +62,8 @@ class BinaryKernel : public Kernel {
         if (fused_clip_) {
           const float lo = lo_, hi = hi_;
           if constexpr (std::is_same_v<C, float>) {
-            return BroadcastBinary<T>(ctx, a, b, [lo, hi](C x, C y) {
-              return std::min(hi, std::max(lo, x + y));
-            });
+            return BroadcastBinary<T>(
+                ctx, a, b, [lo, hi](C x, C y) { return std::min(hi, std::max(lo, x + y)); });
           } else {
             return BroadcastBinary<T>(ctx, a, b, [lo, hi](C x, C y) {
               const double r = static_cast<double>(static_cast<C>(x + y));

@@ -29,10 +29,10 @@ class BatchNormKernel : public Kernel {
     const int64_t spatial = n * c == 0 ? 0 : x.num_elements() / (n * c);
     for (int i = 1; i < 5; ++i) {
       if (in[i]->num_elements() != c || in[i]->dtype() != x.dtype()) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "BatchNormalization ", names[i], " must hold ", c, " values of type ",
-            DTypeName(x.dtype()), ", got ", ShapeToString(in[i]->shape()), " ",
-            DTypeName(in[i]->dtype())));
+        return absl::InvalidArgumentError(
+            absl::StrCat("BatchNormalization ", names[i], " must hold ", c, " values of type ",
+                         DTypeName(x.dtype()), ", got ", ShapeToString(in[i]->shape()), " ",
+                         DTypeName(in[i]->dtype())));
       }
     }
     absl::Status status;
@@ -96,7 +96,8 @@ class BatchNormKernel : public Kernel {
         T* yp = yd + p * spatial;
         using Cmp = ComputeType<T>;
         const Cmp sa = static_cast<Cmp>(a[ch]), sb = static_cast<Cmp>(b[ch]);
-        for (int64_t j = 0; j < spatial; ++j) yp[j] = static_cast<T>(static_cast<Cmp>(xp[j]) * sa + sb);
+        for (int64_t j = 0; j < spatial; ++j)
+          yp[j] = static_cast<T>(static_cast<Cmp>(xp[j]) * sa + sb);
       }
     });
     if (training_) {

@@ -19,7 +19,8 @@ To Convert(From v) {
   } else if constexpr (std::is_integral_v<To> && std::is_floating_point_v<C>) {
     // Out-of-range and NaN float->int conversions are undefined in C++; saturate instead.
     if (std::isnan(c)) return To(0);
-    if (c <= static_cast<C>(std::numeric_limits<To>::lowest())) return std::numeric_limits<To>::lowest();
+    if (c <= static_cast<C>(std::numeric_limits<To>::lowest()))
+      return std::numeric_limits<To>::lowest();
     if (c >= static_cast<C>(std::numeric_limits<To>::max())) return std::numeric_limits<To>::max();
     return static_cast<To>(c);
   } else {
@@ -63,8 +64,8 @@ absl::StatusOr<std::unique_ptr<Kernel>> CreateCast(const KernelInfo& info) {
   ASSIGN_OR_RETURN(int64_t to, info.attrs().GetInt("to", 0));
   const DType dtype = DTypeFromOnnx(static_cast<int>(to));
   if (!IsSupportedDType(dtype)) {
-    return absl::UnimplementedError(absl::StrCat("Cast to ", DTypeName(dtype),
-                                                 " is not supported"));
+    return absl::UnimplementedError(
+        absl::StrCat("Cast to ", DTypeName(dtype), " is not supported"));
   }
   return std::unique_ptr<Kernel>(new CastKernel(dtype));
 }

@@ -37,9 +37,9 @@ class ClipKernel : public Kernel {
             const Tensor* b = ctx.input(k);
             if (b == nullptr) continue;
             if (b->dtype() != x->dtype() || b->num_elements() != 1) {
-              status = absl::InvalidArgumentError(absl::StrCat(
-                  "Clip ", k == 1 ? "min" : "max", " must be a scalar of the input's type ",
-                  DTypeName(x->dtype())));
+              status = absl::InvalidArgumentError(
+                  absl::StrCat("Clip ", k == 1 ? "min" : "max",
+                               " must be a scalar of the input's type ", DTypeName(x->dtype())));
               return;
             }
             (k == 1 ? lo : hi) = static_cast<C>(b->data<T>()[0]);

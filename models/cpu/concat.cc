@@ -23,10 +23,10 @@ class ConcatKernel : public Kernel {
       bool ok = t->rank() == rank && t->dtype() == first->dtype();
       for (int d = 0; ok && d < rank; ++d) ok = d == axis || t->dim(d) == first->dim(d);
       if (!ok) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "Concat input ", i, " ", DTypeName(t->dtype()), ShapeToString(t->shape()),
-            " does not match input 0 ", DTypeName(first->dtype()),
-            ShapeToString(first->shape()), " outside axis ", axis));
+        return absl::InvalidArgumentError(
+            absl::StrCat("Concat input ", i, " ", DTypeName(t->dtype()), ShapeToString(t->shape()),
+                         " does not match input 0 ", DTypeName(first->dtype()),
+                         ShapeToString(first->shape()), " outside axis ", axis));
       }
       out[axis] += t->dim(axis);
     }
@@ -44,10 +44,11 @@ class ConcatKernel : public Kernel {
       const char* src = static_cast<const char*>(t->raw_data());
       ctx.pool().ParallelFor(outer, std::max<int64_t>(1, 16384 / std::max<int64_t>(row, 1)),
                              [&](int64_t o0, int64_t o1) {
-        for (int64_t o = o0; o < o1; ++o) {
-          std::memcpy(yd + (o * out_row + offset) * elem, src + o * row * elem, row * elem);
-        }
-      });
+                               for (int64_t o = o0; o < o1; ++o) {
+                                 std::memcpy(yd + (o * out_row + offset) * elem,
+                                             src + o * row * elem, row * elem);
+                               }
+                             });
       offset += row;
     }
     return absl::OkStatus();

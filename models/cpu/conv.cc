@@ -34,8 +34,8 @@ constexpr double kTransposedAdvantage = 1.13;
 // straight into a packed GEMM layout, one row at a time through `row` (p1 - p0 floats, stays
 // in L1): panels of `width` columns, [K][width] each — PackB's layout for width 32, and for
 // width 8 PackedA's layout of the transposed matrix (positions as rows).
-void Im2ColPacked(const float* x, const WindowGeometry& g, int64_t channels, int64_t p0,
-                  int64_t p1, int64_t width_panel, float* row, float* packed) {
+void Im2ColPacked(const float* x, const WindowGeometry& g, int64_t channels, int64_t p0, int64_t p1,
+                  int64_t width_panel, float* row, float* packed) {
   const int64_t width = p1 - p0;
   const int64_t rows = channels * g.kernel_size();
   const int64_t o_hw = g.out[1] * g.out[2];
@@ -131,15 +131,15 @@ class ConvKernel : public Kernel {
       return absl::InvalidArgumentError("Conv weights and bias must be float32 like the input");
     }
     if (x->rank() < 3 || w->rank() != x->rank()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("Conv input ", ShapeToString(x->shape()), " and weights ",
-                       ShapeToString(w->shape()), " must have the same rank, at least 3"));
+      return absl::InvalidArgumentError(absl::StrCat("Conv input ", ShapeToString(x->shape()),
+                                                     " and weights ", ShapeToString(w->shape()),
+                                                     " must have the same rank, at least 3"));
     }
     const int64_t n = x->dim(0), c = x->dim(1), m = w->dim(0);
     if (c != w->dim(1) * group_ || m % group_ != 0) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "Conv input has ", c, " channels; weights ", ShapeToString(w->shape()), " with group ",
-          group_, " expect ", w->dim(1) * group_));
+      return absl::InvalidArgumentError(absl::StrCat("Conv input has ", c, " channels; weights ",
+                                                     ShapeToString(w->shape()), " with group ",
+                                                     group_, " expect ", w->dim(1) * group_));
     }
     if (b && b->num_elements() != m) {
       return absl::InvalidArgumentError(
@@ -147,9 +147,8 @@ class ConvKernel : public Kernel {
     }
     const Shape& xs = x->shape();
     const Shape& ws = w->shape();
-    ASSIGN_OR_RETURN(WindowGeometry g,
-                     ComputeWindow(window_, absl::MakeConstSpan(xs).subspan(2),
-                                   absl::MakeConstSpan(ws).subspan(2)));
+    ASSIGN_OR_RETURN(WindowGeometry g, ComputeWindow(window_, absl::MakeConstSpan(xs).subspan(2),
+                                                     absl::MakeConstSpan(ws).subspan(2)));
     Shape out_shape = {n, m};
     g.AppendOutDims(out_shape);
     ASSIGN_OR_RETURN(Tensor * y, ctx.Allocate(0, DType::kFloat32, out_shape));
@@ -362,7 +361,7 @@ class ConvKernel : public Kernel {
 
   WindowAttrs window_;
   int64_t group_ = 1;
-  std::vector<PackedA> packed_;  // per group, when the weights are constant
+  std::vector<PackedA> packed_;                    // per group, when the weights are constant
   std::vector<std::shared_ptr<Buffer>> packed_t_;  // W^T per group, for TransposedConv
   std::unique_ptr<WinogradConv> winograd_;         // 3x3 constant weights, group 1
   bool clamp_ = false;

@@ -26,8 +26,8 @@ void PadPlane(const float* x, const WindowGeometry& g, int64_t pw, float* pad) {
 }  // namespace
 
 void DepthwiseConv2d(ThreadPool& pool, const float* x, const float* w, const float* bias,
-                     const WindowGeometry& g, int64_t n, int64_t c, bool clamp, float lo,
-                     float hi, float* y) {
+                     const WindowGeometry& g, int64_t n, int64_t c, bool clamp, float lo, float hi,
+                     float* y) {
   const int64_t ih = g.in[1], iw = g.in[2], oh = g.out[1], ow = g.out[2];
   const int64_t kh = g.kernel[1], kw = g.kernel[2];
   const int64_t sh = g.stride[1], sw = g.stride[2], dh = g.dilation[1], dw = g.dilation[2];
@@ -52,8 +52,8 @@ void DepthwiseConv2d(ThreadPool& pool, const float* x, const float* w, const flo
         if (sw <= 2) {
           const __m512 vb = _mm512_set1_ps(b), vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);
           // Stride 2: columns 2j + col of 16 outputs come from 32 consecutive floats.
-          const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24,
-                                                 26, 28, 30);
+          const __m512i even =
+              _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
           for (; j0 < ow; j0 += kLanes) {
             const int64_t lanes = std::min(kLanes, ow - j0);
             const __mmask16 mask = static_cast<__mmask16>((1u << lanes) - 1);

@@ -11,8 +11,8 @@ namespace inferd::models::cpu {
 // y[n, c] = x[n, c] (*) w[c] + bias[c], clamped to [lo, hi] when `clamp`. `g` must have at
 // most two spatial dims. w: [C, 1, KH, KW].
 void DepthwiseConv2d(ThreadPool& pool, const float* x, const float* w, const float* bias,
-                     const WindowGeometry& g, int64_t n, int64_t c, bool clamp, float lo,
-                     float hi, float* y);
+                     const WindowGeometry& g, int64_t n, int64_t c, bool clamp, float lo, float hi,
+                     float* y);
 
 }  // namespace inferd::models::cpu
 

@@ -17,8 +17,8 @@ using ComputeType = std::conditional_t<std::is_same_v<T, Half>, float, T>;
 inline constexpr int64_t kElementwiseChunk = 1 << 15;
 
 template <typename T>
-constexpr bool kIsFloating = std::is_same_v<T, float> || std::is_same_v<T, double> ||
-                             std::is_same_v<T, Half>;
+constexpr bool kIsFloating =
+    std::is_same_v<T, float> || std::is_same_v<T, double> || std::is_same_v<T, Half>;
 
 // y = fn(x) element-wise over `x`, same shape; fn takes and returns ComputeType<T>.
 // kAllowInt: whether integer inputs are accepted (bool never is).
@@ -36,18 +36,18 @@ absl::Status UnaryMap(KernelContext& ctx, const char* op, Fn fn) {
         status = UnsupportedType(op, x->dtype());
         return;
       } else {
-      auto y = ctx.Allocate(0, x->dtype(), x->shape());
-      if (!y.ok()) {
-        status = y.status();
-        return;
-      }
-      const T* in = x->data<T>();
-      T* out = (*y)->template data<T>();
-      ctx.pool().ParallelFor(x->num_elements(), kElementwiseChunk, [&](int64_t b, int64_t e) {
-        for (int64_t i = b; i < e; ++i) {
-          out[i] = static_cast<T>(fn(static_cast<ComputeType<T>>(in[i])));
+        auto y = ctx.Allocate(0, x->dtype(), x->shape());
+        if (!y.ok()) {
+          status = y.status();
+          return;
         }
-      });
+        const T* in = x->data<T>();
+        T* out = (*y)->template data<T>();
+        ctx.pool().ParallelFor(x->num_elements(), kElementwiseChunk, [&](int64_t b, int64_t e) {
+          for (int64_t i = b; i < e; ++i) {
+            out[i] = static_cast<T>(fn(static_cast<ComputeType<T>>(in[i])));
+          }
+        });
       }
     }
   });
@@ -101,31 +101,32 @@ absl::Status BroadcastBinary(KernelContext& ctx, const Tensor& a, const Tensor& 
   const int64_t rows = n / inner;
   ctx.pool().ParallelFor(rows, std::max<int64_t>(1, kElementwiseChunk / inner),
                          [&](int64_t r0, int64_t r1) {
-    for (int64_t r = r0; r < r1; ++r) {
-      // Offsets of row r in a and b.
-      int64_t oa = 0, ob = 0, rem = r;
-      for (int d = rank - 2; d >= 0; --d) {
-        const int64_t idx = rem % shape[d];
-        rem /= shape[d];
-        oa += idx * sa[d];
-        ob += idx * sb[d];
-      }
-      T* o = out + r * inner;
-      const T* xa = pa + oa;
-      const T* xb = pb + ob;
-      if (ia == 1 && ib == 1) {
-        for (int64_t i = 0; i < inner; ++i) o[i] = op(xa[i], xb[i]);
-      } else if (ia == 1) {
-        const T v = xb[0];
-        for (int64_t i = 0; i < inner; ++i) o[i] = op(xa[i], v);
-      } else if (ib == 1) {
-        const T v = xa[0];
-        for (int64_t i = 0; i < inner; ++i) o[i] = op(v, xb[i]);
-      } else {
-        for (int64_t i = 0; i < inner; ++i) o[i] = op(xa[i * ia], xb[i * ib]);
-      }
-    }
-  });
+                           for (int64_t r = r0; r < r1; ++r) {
+                             // Offsets of row r in a and b.
+                             int64_t oa = 0, ob = 0, rem = r;
+                             for (int d = rank - 2; d >= 0; --d) {
+                               const int64_t idx = rem % shape[d];
+                               rem /= shape[d];
+                               oa += idx * sa[d];
+                               ob += idx * sb[d];
+                             }
+                             T* o = out + r * inner;
+                             const T* xa = pa + oa;
+                             const T* xb = pb + ob;
+                             if (ia == 1 && ib == 1) {
+                               for (int64_t i = 0; i < inner; ++i) o[i] = op(xa[i], xb[i]);
+                             } else if (ia == 1) {
+                               const T v = xb[0];
+                               for (int64_t i = 0; i < inner; ++i) o[i] = op(xa[i], v);
+                             } else if (ib == 1) {
+                               const T v = xa[0];
+                               for (int64_t i = 0; i < inner; ++i) o[i] = op(v, xb[i]);
+                             } else {
+                               for (int64_t i = 0; i < inner; ++i)
+                                 o[i] = op(xa[i * ia], xb[i * ib]);
+                             }
+                           }
+                         });
   return absl::OkStatus();
 }
 

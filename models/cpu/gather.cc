@@ -28,8 +28,8 @@ class GatherKernel : public Kernel {
     for (int64_t i = 0; i < ind->num_elements(); ++i) {
       int64_t v = ind->ElementAsInt64(i);
       if (v < -limit || v >= limit) {
-        return absl::InvalidArgumentError(absl::StrCat("Gather index ", v,
-                                                       " is out of range for axis size ", limit));
+        return absl::InvalidArgumentError(
+            absl::StrCat("Gather index ", v, " is out of range for axis size ", limit));
       }
       idx[i] = v < 0 ? v + limit : v;
     }

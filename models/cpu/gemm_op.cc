@@ -47,8 +47,8 @@ class GemmKernel : public Kernel {
     const int64_t kb = trans_b_ ? b.dim(1) : b.dim(0);
     const int64_t n = trans_b_ ? b.dim(0) : b.dim(1);
     if (k != kb) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "Gemm inner dimensions differ: op(A) is ", m, "x", k, ", op(B) is ", kb, "x", n));
+      return absl::InvalidArgumentError(absl::StrCat("Gemm inner dimensions differ: op(A) is ", m,
+                                                     "x", k, ", op(B) is ", kb, "x", n));
     }
     ASSIGN_OR_RETURN(Tensor * y, ctx.Allocate(0, a.dtype(), {m, n}));
     T* yd = y->data<T>();
@@ -61,8 +61,7 @@ class GemmKernel : public Kernel {
       const int64_t cn = cs.empty() ? 1 : cs.back();
       if ((cm != 1 && cm != m) || (cn != 1 && cn != n)) {
         return absl::InvalidArgumentError(absl::StrCat("Gemm C of shape ", ShapeToString(cs),
-                                                       " does not broadcast to [", m, ",", n,
-                                                       "]"));
+                                                       " does not broadcast to [", m, ",", n, "]"));
       }
       const T* cd = c->data<T>();
       for (int64_t i = 0; i < m; ++i) {

@@ -19,9 +19,8 @@ absl::StatusOr<Shape> BroadcastShapes(const Shape& a, const Shape& b) {
     const int64_t da = i < rank - a.size() ? 1 : a[i - (rank - a.size())];
     const int64_t db = i < rank - b.size() ? 1 : b[i - (rank - b.size())];
     if (da != db && da != 1 && db != 1) {
-      return absl::InvalidArgumentError(absl::StrCat("shapes ", ShapeToString(a), " and ",
-                                                     ShapeToString(b),
-                                                     " cannot be broadcast together"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "shapes ", ShapeToString(a), " and ", ShapeToString(b), " cannot be broadcast together"));
     }
     out[i] = da == 1 ? db : da;
   }

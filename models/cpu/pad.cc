@@ -24,15 +24,15 @@ class PadKernel : public Kernel {
       ASSIGN_OR_RETURN(const Tensor* p, RequireInput(ctx, 1, "pads"));
       ASSIGN_OR_RETURN(pads, ReadInt64s(*p, "pads"));
       value_tensor = ctx.input(2);
-      if (value_tensor && (value_tensor->dtype() != x->dtype() ||
-                           value_tensor->num_elements() != 1)) {
+      if (value_tensor &&
+          (value_tensor->dtype() != x->dtype() || value_tensor->num_elements() != 1)) {
         return absl::InvalidArgumentError("Pad constant_value must be a scalar of the data type");
       }
     }
     const int rank = x->rank();
     if (static_cast<int>(pads.size()) != 2 * rank) {
-      return absl::InvalidArgumentError(absl::StrCat("Pad has ", pads.size(),
-                                                     " pads for an input of rank ", rank));
+      return absl::InvalidArgumentError(
+          absl::StrCat("Pad has ", pads.size(), " pads for an input of rank ", rank));
     }
     Shape out(rank);
     for (int d = 0; d < rank; ++d) {
@@ -43,9 +43,9 @@ class PadKernel : public Kernel {
       }
       if (mode_ == PadMode::kReflect && (pads[d] >= x->dim(d) || pads[rank + d] >= x->dim(d)) &&
           (pads[d] > 0 || pads[rank + d] > 0)) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "reflect Pad of ", std::max(pads[d], pads[rank + d]), " on axis ", d,
-            " needs an input dimension larger than that, got ", x->dim(d)));
+        return absl::InvalidArgumentError(
+            absl::StrCat("reflect Pad of ", std::max(pads[d], pads[rank + d]), " on axis ", d,
+                         " needs an input dimension larger than that, got ", x->dim(d)));
       }
     }
     ASSIGN_OR_RETURN(Tensor * y, ctx.Allocate(0, x->dtype(), out));

@@ -2,8 +2,8 @@
 // spatial dimensions.
 #include <algorithm>
 #include <cstring>
-#include <vector>
 #include <limits>
+#include <vector>
 
 #include "common/status_macros.h"
 #include "models/cpu/elementwise.h"
@@ -18,8 +18,7 @@ enum class PoolKind { kMax, kAverage };
 
 class PoolKernel : public Kernel {
  public:
-  static absl::StatusOr<std::unique_ptr<PoolKernel>> Create(const KernelInfo& info,
-                                                           PoolKind kind) {
+  static absl::StatusOr<std::unique_ptr<PoolKernel>> Create(const KernelInfo& info, PoolKind kind) {
     auto k = std::unique_ptr<PoolKernel>(new PoolKernel());
     k->kind_ = kind;
     ASSIGN_OR_RETURN(k->window_, ReadWindowAttrs(info.attrs()));
@@ -78,17 +77,19 @@ class PoolKernel : public Kernel {
   void Run2d(KernelContext& ctx, const Tensor& x, const WindowGeometry& g, Tensor* y) const {
     const bool is_max = kind_ == PoolKind::kMax;
     const int64_t ih = g.in[1], iw = g.in[2], oh = g.out[1], ow = g.out[2];
-    const int64_t ph = std::max(g.pad_begin[1] + ih, (oh - 1) * g.stride[1] +
-                                                         (g.kernel[1] - 1) * g.dilation[1] + 1);
-    const int64_t pw = std::max(g.pad_begin[2] + iw, (ow - 1) * g.stride[2] +
-                                                         (g.kernel[2] - 1) * g.dilation[2] + 1);
+    const int64_t ph = std::max(g.pad_begin[1] + ih,
+                                (oh - 1) * g.stride[1] + (g.kernel[1] - 1) * g.dilation[1] + 1);
+    const int64_t pw = std::max(g.pad_begin[2] + iw,
+                                (ow - 1) * g.stride[2] + (g.kernel[2] - 1) * g.dilation[2] + 1);
     const float fill = is_max ? -std::numeric_limits<float>::infinity() : 0.0f;
     std::vector<float> inv_h, inv_w;
     if (!is_max) {
       // Divisors are separable: taps inside the input (or the padded input) per axis.
       const bool inc = count_include_pad_;
-      std::vector<float> ch = TapCounts(g, 1, inc ? -g.pad_begin[1] : 0, inc ? ih + g.pad_end[1] : ih);
-      std::vector<float> cw = TapCounts(g, 2, inc ? -g.pad_begin[2] : 0, inc ? iw + g.pad_end[2] : iw);
+      std::vector<float> ch =
+          TapCounts(g, 1, inc ? -g.pad_begin[1] : 0, inc ? ih + g.pad_end[1] : ih);
+      std::vector<float> cw =
+          TapCounts(g, 2, inc ? -g.pad_begin[2] : 0, inc ? iw + g.pad_end[2] : iw);
       for (float c : ch) inv_h.push_back(c > 0 ? 1.0f / c : 0.0f);
       for (float c : cw) inv_w.push_back(c > 0 ? 1.0f / c : 0.0f);
     }
@@ -99,8 +100,8 @@ class PoolKernel : public Kernel {
       float* pad = ThreadScratch(3, ph * pw);
       float* rows = ThreadScratch(6, ph * std::max(ow, pw));
       float* cols = ThreadScratch(7, oh * pw);
-      const bool unit = g.stride[1] == 1 && g.stride[2] == 1 && g.dilation[1] == 1 &&
-                        g.dilation[2] == 1;
+      const bool unit =
+          g.stride[1] == 1 && g.stride[2] == 1 && g.dilation[1] == 1 && g.dilation[2] == 1;
       // Every plane has the same geometry: fill the borders once; planes overwrite only the
       // interior.
       std::fill(pad, pad + ph * pw, fill);
@@ -245,7 +246,8 @@ class PoolKernel : public Kernel {
                     if (kind_ == PoolKind::kMax) {
                       if (v > best || best_at < 0) {
                         best = v;
-                        best_at = storage_order_ == 0 ? at : id + ih * g.in[0] + iw * g.in[0] * g.in[1];
+                        best_at =
+                            storage_order_ == 0 ? at : id + ih * g.in[0] + iw * g.in[0] * g.in[1];
                       }
                     } else {
                       sum += static_cast<double>(v);
@@ -262,8 +264,7 @@ class PoolKernel : public Kernel {
                   count = 1;
                   for (int d = 0; d < kMaxSpatial; ++d) {
                     const int64_t lo = start[d];
-                    const int64_t hi = std::min(start[d] + g.kernel[d],
-                                                g.in[d] + g.pad_end[d]);
+                    const int64_t hi = std::min(start[d] + g.kernel[d], g.in[d] + g.pad_end[d]);
                     count *= std::max<int64_t>(0, hi - lo);
                   }
                 }

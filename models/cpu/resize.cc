@@ -33,8 +33,8 @@ struct Tap {
   double weight[4];
 };
 
-absl::StatusOr<std::vector<Tap>> AxisTaps(const Options& o, int64_t in, int64_t out,
-                                          double scale, double roi_start, double roi_end) {
+absl::StatusOr<std::vector<Tap>> AxisTaps(const Options& o, int64_t in, int64_t out, double scale,
+                                          double roi_start, double roi_end) {
   std::vector<Tap> taps(out);
   const double out_width = scale * in;  // as ONNX defines it: not rounded
   for (int64_t x = 0; x < out; ++x) {
@@ -121,24 +121,26 @@ void ResizeAxis(const T* x, T* y, int64_t outer, int64_t in, int64_t out, int64_
   using C = ComputeType<T>;
   pool.ParallelFor(outer * out, std::max<int64_t>(1, 4096 / std::max<int64_t>(inner, 1)),
                    [&](int64_t r0, int64_t r1) {
-    for (int64_t r = r0; r < r1; ++r) {
-      const int64_t o = r / out, i = r % out;
-      const Tap& t = taps[i];
-      T* dst = y + (o * out + i) * inner;
-      if (t.extrapolate) {
-        for (int64_t j = 0; j < inner; ++j) dst[j] = static_cast<T>(static_cast<C>(extrapolation));
-        continue;
-      }
-      for (int64_t j = 0; j < inner; ++j) {
-        double acc = 0;
-        for (int k = 0; k < t.n; ++k) {
-          if (t.weight[k] == 0) continue;
-          acc += t.weight[k] * static_cast<double>(static_cast<C>(x[(o * in + t.index[k]) * inner + j]));
-        }
-        dst[j] = static_cast<T>(static_cast<C>(acc));
-      }
-    }
-  });
+                     for (int64_t r = r0; r < r1; ++r) {
+                       const int64_t o = r / out, i = r % out;
+                       const Tap& t = taps[i];
+                       T* dst = y + (o * out + i) * inner;
+                       if (t.extrapolate) {
+                         for (int64_t j = 0; j < inner; ++j)
+                           dst[j] = static_cast<T>(static_cast<C>(extrapolation));
+                         continue;
+                       }
+                       for (int64_t j = 0; j < inner; ++j) {
+                         double acc = 0;
+                         for (int k = 0; k < t.n; ++k) {
+                           if (t.weight[k] == 0) continue;
+                           acc += t.weight[k] * static_cast<double>(static_cast<C>(
+                                                    x[(o * in + t.index[k]) * inner + j]));
+                         }
+                         dst[j] = static_cast<T>(static_cast<C>(acc));
+                       }
+                     }
+                   });
 }
 
 class ResizeKernel : public Kernel {
@@ -192,8 +194,8 @@ class ResizeKernel : public Kernel {
     }
     int64_t total = NumElements(out);
     if (total < 0 || total > (int64_t{1} << 32)) {
-      return absl::InvalidArgumentError(absl::StrCat("Resize output ", ShapeToString(out),
-                                                     " is too large"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("Resize output ", ShapeToString(out), " is too large"));
     }
     absl::Status status;
     const bool known = DispatchDType(x->dtype(), [&](auto tag) {
@@ -216,8 +218,8 @@ class ResizeKernel : public Kernel {
     Tensor current = x;
     Shape shape = x.shape();
     for (int d = 0; d < rank; ++d) {
-      const bool crop = o_.coordinate_mode == "tf_crop_and_resize" &&
-                        (roi[d] != 0.0 || roi[rank + d] != 1.0);
+      const bool crop =
+          o_.coordinate_mode == "tf_crop_and_resize" && (roi[d] != 0.0 || roi[rank + d] != 1.0);
       if (out[d] == shape[d] && scale[d] == 1.0 && !crop) continue;
       ASSIGN_OR_RETURN(std::vector<Tap> taps,
                        AxisTaps(o_, shape[d], out[d], scale[d], roi[d], roi[rank + d]));
@@ -262,7 +264,8 @@ absl::StatusOr<std::unique_ptr<Kernel>> CreateResize(const KernelInfo& info) {
     o.coordinate_mode = "asymmetric";
     o.nearest_mode = "floor";
   } else {
-    ASSIGN_OR_RETURN(o.coordinate_mode, a.GetString("coordinate_transformation_mode", "half_pixel"));
+    ASSIGN_OR_RETURN(o.coordinate_mode,
+                     a.GetString("coordinate_transformation_mode", "half_pixel"));
     ASSIGN_OR_RETURN(o.nearest_mode, a.GetString("nearest_mode", "round_prefer_floor"));
     ASSIGN_OR_RETURN(float cubic_a, a.GetFloat("cubic_coeff_a", -0.75f));
     ASSIGN_OR_RETURN(int64_t exclude, a.GetInt("exclude_outside", 0));

@@ -110,8 +110,7 @@ PackedA::PackedA(const float* a, int64_t lda, int64_t m, int64_t k)
   }
 }
 
-void PackPanels(const float* src, int64_t ld, int64_t k, int64_t n, int64_t width,
-                float* packed) {
+void PackPanels(const float* src, int64_t ld, int64_t k, int64_t n, int64_t width, float* packed) {
   for (int64_t j0 = 0; j0 < n; j0 += width) {
     const int64_t w = std::min(width, n - j0);
     float* panel = packed + (j0 / width) * k * width;
@@ -156,8 +155,8 @@ void SgemmPacked(PackedARef a, int64_t panel_begin, int64_t panel_end, int64_t n
       const float* bp = packed_b + jp * k * kGemmNr + p0 * kGemmNr;
       const int64_t rows = std::min(kGemmMr, m - ip * kGemmMr);
       const int64_t cols = std::min(kGemmNr, n - jp * kGemmNr);
-      MicroKernel(kc, ap, bp, c + ip * kGemmMr * ldc + jp * kGemmNr, ldc, accumulate, rows,
-                  cols, ep, ip * kGemmMr, jp * kGemmNr);
+      MicroKernel(kc, ap, bp, c + ip * kGemmMr * ldc + jp * kGemmNr, ldc, accumulate, rows, cols,
+                  ep, ip * kGemmMr, jp * kGemmNr);
     };
     // Keep the smaller operand's block cached and stream the other: with few row panels the
     // A block stays in L2 while each B panel is read once.

@@ -45,8 +45,7 @@ inline int64_t PackedBSize(int64_t k, int64_t n) {
 // A row-major K x N matrix (row stride ld) into ceil(N/width) panels of [K][width],
 // zero-padded: PackB's layout for width 32 (`packed` 64-byte aligned, PackedBSize floats), and
 // PackedA's layout of the transposed matrix for width 8.
-void PackPanels(const float* src, int64_t ld, int64_t k, int64_t n, int64_t width,
-                float* packed);
+void PackPanels(const float* src, int64_t ld, int64_t k, int64_t n, int64_t width, float* packed);
 inline void PackB(const float* b, int64_t ldb, int64_t k, int64_t n, float* packed) {
   PackPanels(b, ldb, k, n, kGemmNr, packed);
 }

@@ -47,8 +47,8 @@ class ReshapeKernel : public Kernel {
     for (size_t i = 0; i < dims.size(); ++i) {
       if (dims[i] == 0 && !allow_zero_) {
         if (static_cast<int>(i) >= x->rank()) {
-          return absl::InvalidArgumentError(absl::StrCat(
-              "Reshape copies dimension ", i, " but the input has rank ", x->rank()));
+          return absl::InvalidArgumentError(
+              absl::StrCat("Reshape copies dimension ", i, " but the input has rank ", x->rank()));
         }
         dims[i] = x->dim(static_cast<int>(i));
       }
@@ -58,16 +58,15 @@ class ReshapeKernel : public Kernel {
         continue;
       }
       if (dims[i] < 0) {
-        return absl::InvalidArgumentError(absl::StrCat("Reshape dimension ", dims[i],
-                                                       " is invalid"));
+        return absl::InvalidArgumentError(
+            absl::StrCat("Reshape dimension ", dims[i], " is invalid"));
       }
       known *= dims[i];
     }
     if (infer >= 0) {
       if (known == 0 || x->num_elements() % known != 0) {
-        return absl::InvalidArgumentError(absl::StrCat("cannot reshape ",
-                                                       ShapeToString(x->shape()), " to ",
-                                                       ShapeToString(dims)));
+        return absl::InvalidArgumentError(absl::StrCat("cannot reshape ", ShapeToString(x->shape()),
+                                                       " to ", ShapeToString(dims)));
       }
       dims[infer] = x->num_elements() / known;
     }
@@ -109,8 +108,9 @@ class SqueezeKernel : public Kernel {
       for (int d = 0; d < x->rank(); ++d) {
         const bool drop = norm.empty() ? x->dim(d) == 1 : norm.count(d) > 0;
         if (drop && x->dim(d) != 1) {
-          return absl::InvalidArgumentError(absl::StrCat(
-              "cannot squeeze axis ", d, " of size ", x->dim(d), " in ", ShapeToString(x->shape())));
+          return absl::InvalidArgumentError(absl::StrCat("cannot squeeze axis ", d, " of size ",
+                                                         x->dim(d), " in ",
+                                                         ShapeToString(x->shape())));
         }
         if (!drop) out.push_back(x->dim(d));
       }

@@ -15,7 +15,9 @@ class SliceKernel : public Kernel {
  public:
   SliceKernel(bool from_inputs, std::vector<int64_t> starts, std::vector<int64_t> ends,
               std::vector<int64_t> axes)
-      : from_inputs_(from_inputs), starts_(std::move(starts)), ends_(std::move(ends)),
+      : from_inputs_(from_inputs),
+        starts_(std::move(starts)),
+        ends_(std::move(ends)),
         axes_(std::move(axes)) {}
 
   absl::Status Compute(KernelContext& ctx) const override {

@@ -48,7 +48,8 @@ class SoftmaxKernel : public Kernel {
           for (int64_t r = r0; r < r1; ++r) {
             const int64_t base = (r / inner) * len * inner + r % inner;
             C mx = -std::numeric_limits<C>::infinity();
-            for (int64_t i = 0; i < len; ++i) mx = std::max(mx, static_cast<C>(xd[base + i * inner]));
+            for (int64_t i = 0; i < len; ++i)
+              mx = std::max(mx, static_cast<C>(xd[base + i * inner]));
             C sum = 0;
             for (int64_t i = 0; i < len; ++i) {
               sum += std::exp(static_cast<C>(xd[base + i * inner]) - mx);
@@ -56,7 +57,8 @@ class SoftmaxKernel : public Kernel {
             if (log_) {
               const C lse = std::log(sum);
               for (int64_t i = 0; i < len; ++i) {
-                yd[base + i * inner] = static_cast<T>(static_cast<C>(xd[base + i * inner]) - mx - lse);
+                yd[base + i * inner] =
+                    static_cast<T>(static_cast<C>(xd[base + i * inner]) - mx - lse);
               }
             } else {
               for (int64_t i = 0; i < len; ++i) {

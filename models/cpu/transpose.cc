@@ -10,8 +10,7 @@ namespace inferd::models::cpu {
 namespace {
 
 template <typename T>
-void TransposeLoop(const T* x, T* y, const Shape& in, const std::vector<int>& perm,
-                   int64_t n) {
+void TransposeLoop(const T* x, T* y, const Shape& in, const std::vector<int>& perm, int64_t n) {
   const int rank = static_cast<int>(in.size());
   std::vector<int64_t> in_strides(rank, 1);
   for (int d = rank - 2; d >= 0; --d) in_strides[d] = in_strides[d + 1] * in[d + 1];
@@ -68,11 +67,23 @@ class TransposeKernel : public Kernel {
       return absl::OkStatus();
     }
     switch (DTypeSize(x->dtype())) {
-      case 1: TransposeLoop(x->data<uint8_t>(), y->data<uint8_t>(), x->shape(), perm, y->num_elements()); break;
-      case 2: TransposeLoop(x->data<uint16_t>(), y->data<uint16_t>(), x->shape(), perm, y->num_elements()); break;
-      case 4: TransposeLoop(x->data<uint32_t>(), y->data<uint32_t>(), x->shape(), perm, y->num_elements()); break;
-      case 8: TransposeLoop(x->data<uint64_t>(), y->data<uint64_t>(), x->shape(), perm, y->num_elements()); break;
-      default: return UnsupportedType("Transpose", x->dtype());
+      case 1:
+        TransposeLoop(x->data<uint8_t>(), y->data<uint8_t>(), x->shape(), perm, y->num_elements());
+        break;
+      case 2:
+        TransposeLoop(x->data<uint16_t>(), y->data<uint16_t>(), x->shape(), perm,
+                      y->num_elements());
+        break;
+      case 4:
+        TransposeLoop(x->data<uint32_t>(), y->data<uint32_t>(), x->shape(), perm,
+                      y->num_elements());
+        break;
+      case 8:
+        TransposeLoop(x->data<uint64_t>(), y->data<uint64_t>(), x->shape(), perm,
+                      y->num_elements());
+        break;
+      default:
+        return UnsupportedType("Transpose", x->dtype());
     }
     return absl::OkStatus();
   }

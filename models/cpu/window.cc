@@ -39,15 +39,14 @@ absl::StatusOr<WindowGeometry> ComputeWindow(const WindowAttrs& attrs,
                                              : attrs.kernel_shape;
   auto check_len = [&](const std::vector<int64_t>& v, size_t want, const char* what) {
     if (!v.empty() && v.size() != want) {
-      return absl::InvalidArgumentError(absl::StrCat(what, " has ", v.size(),
-                                                     " values; expected ", want));
+      return absl::InvalidArgumentError(
+          absl::StrCat(what, " has ", v.size(), " values; expected ", want));
     }
     return absl::OkStatus();
   };
   if (k.size() != static_cast<size_t>(n)) {
-    return absl::InvalidArgumentError(absl::StrCat("kernel has ", k.size(),
-                                                   " dimensions but the input has ", n,
-                                                   " spatial dimensions"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "kernel has ", k.size(), " dimensions but the input has ", n, " spatial dimensions"));
   }
   RETURN_IF_ERROR(check_len(attrs.strides, n, "strides"));
   RETURN_IF_ERROR(check_len(attrs.dilations, n, "dilations"));
@@ -83,9 +82,9 @@ absl::StatusOr<WindowGeometry> ComputeWindow(const WindowAttrs& attrs,
     }
     const int64_t span = g.in[d] + g.pad_begin[d] + g.pad_end[d] - extent;
     if (span < 0) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "the window (extent ", extent, ") is larger than the padded input (", g.in[d] +
-          g.pad_begin[d] + g.pad_end[d], ")"));
+      return absl::InvalidArgumentError(absl::StrCat("the window (extent ", extent,
+                                                     ") is larger than the padded input (",
+                                                     g.in[d] + g.pad_begin[d] + g.pad_end[d], ")"));
     }
     if (attrs.ceil_mode) {
       g.out[d] = (span + g.stride[d] - 1) / g.stride[d] + 1;

@@ -25,8 +25,7 @@ Tensor Random(Shape shape, uint32_t seed) {
   return t;
 }
 
-std::vector<Tensor> RunOne(const ModelBuilder& b, const std::vector<Tensor>& inputs,
-                           int threads) {
+std::vector<Tensor> RunOne(const ModelBuilder& b, const std::vector<Tensor>& inputs, int threads) {
   auto g = ImportOnnxBytes(b.Serialize(), "");
   EXPECT_TRUE(g.ok()) << g.status();
   LoadOptions o;
@@ -58,7 +57,8 @@ TEST(SgemmTest, MatchesNaiveProductAtPanelEdges) {
     for (int64_t i = 0; i < m; ++i) {
       for (int64_t j = 0; j < n; ++j) {
         double want = 0;
-        for (int64_t p = 0; p < k; ++p) want += a.data<float>()[i * k + p] * b.data<float>()[p * n + j];
+        for (int64_t p = 0; p < k; ++p)
+          want += a.data<float>()[i * k + p] * b.data<float>()[p * n + j];
         ASSERT_NEAR(c[i * n + j], want, 1e-4 * (1 + std::abs(want))) << m << "x" << n << "x" << k;
       }
     }
@@ -120,8 +120,10 @@ TEST_P(ConvParityTest, MatchesNaiveConvolution) {
       inputs.push_back(w);
     }
     if (k.bias) mb.Initializer("b", b);
-    auto& node = mb.Node("Conv", k.bias ? std::vector<std::string>{"x", "w", "b"}
-                                        : std::vector<std::string>{"x", "w"}, {"y"});
+    auto& node = mb.Node(
+        "Conv",
+        k.bias ? std::vector<std::string>{"x", "w", "b"} : std::vector<std::string>{"x", "w"},
+        {"y"});
     SetAttr(node, "strides", std::vector<int64_t>{k.sh, k.sw});
     SetAttr(node, "dilations", std::vector<int64_t>{k.dh, k.dw});
     SetAttr(node, "pads", k.pads);
@@ -147,15 +149,14 @@ INSTANTIATE_TEST_SUITE_P(
         ConvCase{"depthwise", 2, 12, 10, 10, 12, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, 12, true},
         ConvCase{"depthwise_strided", 1, 7, 15, 16, 7, 3, 3, 2, 2, 1, 1, {1, 1, 1, 1}, 7, false},
         ConvCase{"depthwise_multiplier", 1, 4, 8, 8, 8, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, 4, true},
-        ConvCase{"many_outputs_small_image", 1, 32, 3, 3, 70, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, 1,
-                 true},
+        ConvCase{
+            "many_outputs_small_image", 1, 32, 3, 3, 70, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, 1, true},
         // Winograd F(2x2, 3x3): odd sizes, asymmetric pads, channels not a panel multiple.
         ConvCase{"winograd", 2, 19, 30, 37, 21, 3, 3, 1, 1, 1, 1, {1, 0, 2, 1}, 1, true},
         ConvCase{"winograd_no_pad", 1, 8, 17, 16, 40, 3, 3, 1, 1, 1, 1, {0, 0, 0, 0}, 1, false},
         // Positions as GEMM rows (7x7 outputs, channels a multiple of 32).
         ConvCase{"transposed_3x3", 2, 16, 7, 7, 64, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, 1, true},
-        ConvCase{"transposed_pointwise", 3, 32, 7, 7, 96, 1, 1, 1, 1, 1, 1, {0, 0, 0, 0}, 1,
-                 true}),
+        ConvCase{"transposed_pointwise", 3, 32, 7, 7, 96, 1, 1, 1, 1, 1, 1, {0, 0, 0, 0}, 1, true}),
     [](const ::testing::TestParamInfo<ConvCase>& info) { return info.param.name; });
 
 struct PoolCase {
@@ -212,12 +213,13 @@ TEST_P(PoolParityTest, MatchesNaivePooling) {
 
 INSTANTIATE_TEST_SUITE_P(
     Cases, PoolParityTest,
-    ::testing::Values(PoolCase{"max_3x3_s2", true, 13, 13, 3, 3, 2, 2, {0, 0, 0, 0}, false, false},
-                      PoolCase{"max_padded_ceil", true, 12, 11, 3, 3, 2, 2, {1, 1, 1, 1}, true, false},
-                      PoolCase{"avg_excl_pad", false, 9, 10, 3, 3, 1, 1, {1, 1, 1, 1}, false, false},
-                      PoolCase{"avg_incl_pad", false, 9, 10, 3, 3, 1, 1, {1, 1, 1, 1}, false, true},
-                      PoolCase{"avg_ceil_incl_pad", false, 8, 8, 3, 3, 2, 2, {1, 0, 1, 0}, true, true},
-                      PoolCase{"avg_asymmetric", false, 7, 12, 2, 5, 1, 3, {0, 2, 1, 1}, false, false}),
+    ::testing::Values(
+        PoolCase{"max_3x3_s2", true, 13, 13, 3, 3, 2, 2, {0, 0, 0, 0}, false, false},
+        PoolCase{"max_padded_ceil", true, 12, 11, 3, 3, 2, 2, {1, 1, 1, 1}, true, false},
+        PoolCase{"avg_excl_pad", false, 9, 10, 3, 3, 1, 1, {1, 1, 1, 1}, false, false},
+        PoolCase{"avg_incl_pad", false, 9, 10, 3, 3, 1, 1, {1, 1, 1, 1}, false, true},
+        PoolCase{"avg_ceil_incl_pad", false, 8, 8, 3, 3, 2, 2, {1, 0, 1, 0}, true, true},
+        PoolCase{"avg_asymmetric", false, 7, 12, 2, 5, 1, 3, {0, 2, 1, 1}, false, false}),
     [](const ::testing::TestParamInfo<PoolCase>& info) { return info.param.name; });
 
 TEST(GemmOpTest, TransposesAndBroadcastsBias) {
@@ -250,12 +252,13 @@ TEST(ArithmeticTest, IntegerDivisionByZeroIsAnError) {
   auto g = ImportOnnxBytes(mb.Serialize(), "");
   auto m = Model::FromGraph(*std::move(g));
   ASSERT_TRUE(m.ok());
-  auto out = (*m)->Run({Tensor::FromVector<int32_t>({2}, {4, 5}),
-                        Tensor::FromVector<int32_t>({2}, {2, 0})});
+  auto out = (*m)->Run(
+      {Tensor::FromVector<int32_t>({2}, {4, 5}), Tensor::FromVector<int32_t>({2}, {2, 0})});
   ASSERT_FALSE(out.ok());
   EXPECT_NE(out.status().message().find("division by zero"), std::string::npos);
-  auto overflow = (*m)->Run({Tensor::FromVector<int32_t>({2}, {std::numeric_limits<int32_t>::min(), 1}),
-                             Tensor::FromVector<int32_t>({2}, {-1, 1})});
+  auto overflow =
+      (*m)->Run({Tensor::FromVector<int32_t>({2}, {std::numeric_limits<int32_t>::min(), 1}),
+                 Tensor::FromVector<int32_t>({2}, {-1, 1})});
   EXPECT_FALSE(overflow.ok());
 }
 

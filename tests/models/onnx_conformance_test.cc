@@ -50,9 +50,8 @@ std::string SkipReason(const onnx::ModelProto& model) {
     for (const auto& v : values) {
       if (!v.type().has_tensor_type()) return "non-tensor value (sequence/optional)";
       if (IsUnsupportedElemType(v.type().tensor_type().elem_type())) {
-        return v.type().tensor_type().elem_type() == onnx::TensorProto::STRING
-                   ? "string tensors"
-                   : "bfloat16 tensors";
+        return v.type().tensor_type().elem_type() == onnx::TensorProto::STRING ? "string tensors"
+                                                                               : "bfloat16 tensors";
       }
     }
     return "";
@@ -85,8 +84,7 @@ std::string SkipReason(const onnx::ModelProto& model) {
 // "" if `got` matches `want` within tolerance, else a description of the first mismatch.
 std::string Compare(const Tensor& got, const Tensor& want) {
   if (got.dtype() != want.dtype()) {
-    return absl::StrCat("dtype ", DTypeName(got.dtype()), " != expected ",
-                        DTypeName(want.dtype()));
+    return absl::StrCat("dtype ", DTypeName(got.dtype()), " != expected ", DTypeName(want.dtype()));
   }
   if (got.shape() != want.shape()) {
     return absl::StrCat("shape ", inferd::models::ShapeToString(got.shape()), " != expected ",

@@ -1,7 +1,6 @@
 #include "tests/testing/model_builder.h"
 
 #include <gtest/gtest.h>
-
 #include <unistd.h>
 
 #include <fstream>
