@@ -1,6 +1,8 @@
 #include "models/onnx_import.h"
 
+#include <onnx/defs/schema.h>
 #include <onnx/onnx_pb.h>
+#include <onnx/shape_inference/implementation.h>
 
 #include <cstring>
 #include <fstream>
@@ -139,6 +141,54 @@ absl::StatusOr<TensorInfo> ConvertValueInfo(const onnx::ValueInfoProto& v) {
     }
   }
   return info;
+}
+
+// Initializers larger than this go to shape inference without their data (it needs their
+// types and dims; data only for small shape-like constants).
+constexpr size_t kInferenceDataLimit = 4096;
+
+// ONNX's own shape inference over a data-light copy of `model`: every value gets a dtype and
+// dims, the batch dimension kept symbolic (-1). Fails, naming the node, where the graph's
+// shapes or types are inconsistent. `ids` maps names to `graph`'s value ids.
+absl::Status InferShapes(const onnx::ModelProto& model, const std::map<std::string, int>& ids,
+                         Graph& graph) {
+  onnx::ModelProto light;
+  light.set_ir_version(model.ir_version());
+  *light.mutable_opset_import() = model.opset_import();
+  onnx::GraphProto* g = light.mutable_graph();
+  const onnx::GraphProto& src = model.graph();
+  *g->mutable_node() = src.node();
+  *g->mutable_input() = src.input();
+  *g->mutable_output() = src.output();
+  *g->mutable_value_info() = src.value_info();
+  for (const auto& init : src.initializer()) {
+    onnx::TensorProto* t = g->add_initializer();
+    if (init.data_location() != onnx::TensorProto::EXTERNAL &&
+        static_cast<size_t>(init.ByteSizeLong()) <= kInferenceDataLimit) {
+      *t = init;
+    } else {
+      t->set_name(init.name());
+      t->set_data_type(init.data_type());
+      *t->mutable_dims() = init.dims();
+    }
+  }
+  try {
+    onnx::shape_inference::InferShapes(light, onnx::OpSchemaRegistry::Instance(),
+                                       onnx::ShapeInferenceOptions(/*check_type=*/true,
+                                                                   /*error_mode=*/1,
+                                                                   /*data_prop=*/true));
+  } catch (const std::exception& e) {
+    return absl::InvalidArgumentError(absl::StrCat("shape inference failed: ", e.what()));
+  }
+  for (const auto* list : {&g->value_info(), &g->output()}) {
+    for (const auto& v : *list) {
+      auto it = ids.find(v.name());
+      if (it == ids.end() || graph.values[it->second].info.has_value()) continue;
+      auto info = ConvertValueInfo(v);
+      if (info.ok() && info->dtype != DType::kUndefined) graph.values[it->second].info = *info;
+    }
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -380,6 +430,7 @@ absl::StatusOr<Graph> ImportOnnxModel(const onnx::ModelProto& model, const fs::p
     graph.outputs.push_back(it->second);
   }
   if (graph.outputs.empty()) return absl::InvalidArgumentError("the graph has no outputs");
+  RETURN_IF_ERROR(InferShapes(model, ids, graph));
   return graph;
 }
 

@@ -111,7 +111,7 @@ TEST_P(ConvParityTest, MatchesNaiveConvolution) {
   Tensor want = NaiveConv(k, x, w, k.bias ? &b : nullptr);
   for (bool constant_weights : {true, false}) {
     ModelBuilder mb;
-    mb.Input("x", DType::kFloat32, {-1, k.c, k.h, k.w}).Output("y", DType::kFloat32, {});
+    mb.Input("x", DType::kFloat32, {-1, k.c, k.h, k.w}).Output("y", DType::kFloat32);
     std::vector<Tensor> inputs = {x};
     if (constant_weights) {
       mb.Initializer("w", w);
@@ -199,7 +199,7 @@ TEST_P(PoolParityTest, MatchesNaivePooling) {
   const PoolCase& p = GetParam();
   Tensor x = Random({2, 3, p.h, p.w}, 8);
   ModelBuilder mb;
-  mb.Input("x", DType::kFloat32, {2, 3, p.h, p.w}).Output("y", DType::kFloat32, {});
+  mb.Input("x", DType::kFloat32, {2, 3, p.h, p.w}).Output("y", DType::kFloat32);
   auto& node = mb.Node(p.max ? "MaxPool" : "AveragePool", {"x"}, {"y"});
   SetAttr(node, "kernel_shape", std::vector<int64_t>{p.kh, p.kw});
   SetAttr(node, "strides", std::vector<int64_t>{p.sh, p.sw});
@@ -225,7 +225,7 @@ INSTANTIATE_TEST_SUITE_P(
 TEST(GemmOpTest, TransposesAndBroadcastsBias) {
   Tensor a = Random({5, 3}, 1), b = Random({4, 5}, 2), c = Random({4}, 3);
   ModelBuilder mb;
-  mb.Input("a", DType::kFloat32, {5, 3}).Output("y", DType::kFloat32, {});
+  mb.Input("a", DType::kFloat32, {5, 3}).Output("y", DType::kFloat32);
   mb.Initializer("b", b).Initializer("c", c);
   auto& node = mb.Node("Gemm", {"a", "b", "c"}, {"y"});
   SetAttr(node, "transA", int64_t{1});
@@ -265,7 +265,7 @@ TEST(ArithmeticTest, IntegerDivisionByZeroIsAnError) {
 TEST(GatherTest, OutOfRangeIndexIsAnError) {
   ModelBuilder mb;
   mb.Input("x", DType::kFloat32, {3, 2}).Input("i", DType::kInt64, {1});
-  mb.Output("y", DType::kFloat32, {});
+  mb.Output("y", DType::kFloat32);
   mb.Node("Gather", {"x", "i"}, {"y"});
   auto g = ImportOnnxBytes(mb.Serialize(), "");
   auto m = Model::FromGraph(*std::move(g));

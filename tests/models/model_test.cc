@@ -126,17 +126,44 @@ TEST(ModelTest, WrongInputDtypeAndCountAreErrors) {
   EXPECT_FALSE((*m)->Run({RandomTensor({1, 3, 8, 8}, 1), RandomTensor({1}, 2)}).ok());
 }
 
-TEST(ModelTest, ShapeErrorInsideTheGraphNamesTheNode) {
+TEST(ModelTest, InconsistentShapesFailLoadNamingTheNode) {
   ModelBuilder b;
   b.Input("a", DType::kFloat32, {-1, 3}).Input("b", DType::kFloat32, {-1, 4});
   b.Output("y", DType::kFloat32, {-1, 3});
   b.Node("Add", {"a", "b"}, {"y"}).set_name("adder");
   auto m = Plan(b);
-  ASSERT_TRUE(m.ok());
+  ASSERT_FALSE(m.ok());
+  EXPECT_THAT(std::string(m.status().message()), HasSubstr("shape inference"));
+  EXPECT_THAT(std::string(m.status().message()), HasSubstr("adder"));
+}
+
+TEST(ModelTest, ShapeErrorAtRunTimeNamesTheNode) {
+  // Fully dynamic shapes: only the run can tell that they do not broadcast.
+  ModelBuilder b;
+  b.Input("a", DType::kFloat32, {-1, -1}).Input("b", DType::kFloat32, {-1, -1});
+  b.Output("y", DType::kFloat32);
+  b.Node("Add", {"a", "b"}, {"y"}).set_name("adder");
+  auto m = Plan(b);
+  ASSERT_TRUE(m.ok()) << m.status();
   auto out = (*m)->Run({RandomTensor({2, 3}, 1), RandomTensor({2, 4}, 2)});
   ASSERT_FALSE(out.ok());
   EXPECT_THAT(std::string(out.status().message()), HasSubstr("'adder'"));
   EXPECT_THAT(std::string(out.status().message()), HasSubstr("broadcast"));
+}
+
+TEST(ModelTest, ShapesAreInferredWithASymbolicBatch) {
+  auto g = ImportOnnxBytes(ConvBnRelu().Serialize(), "");
+  ASSERT_TRUE(g.ok()) << g.status();
+  // Every intermediate value has a type and shape, the batch dimension kept dynamic.
+  for (const Node& n : g->nodes) {
+    for (int out : n.outputs) {
+      ASSERT_TRUE(g->values[out].info.has_value()) << g->values[out].name;
+      EXPECT_EQ(g->values[out].info->dtype, DType::kFloat32);
+      EXPECT_EQ(g->values[out].info->dims.size(), 4u);
+      EXPECT_EQ(g->values[out].info->dims[0], -1);
+      EXPECT_EQ(g->values[out].info->dims[1], 4);
+    }
+  }
 }
 
 TEST(ModelTest, BatchNormAndReluFusionKeepResults) {
@@ -158,7 +185,7 @@ TEST(ModelTest, BatchNormAndReluFusionKeepResults) {
 // into Conv c, the second case through the broadcasting fallback.
 ModelBuilder Residual(bool broadcast) {
   ModelBuilder b;
-  b.Input("x", DType::kFloat32, {-1, 4, 6, 6}).Output("y", DType::kFloat32, {});
+  b.Input("x", DType::kFloat32, {-1, 4, 6, 6}).Output("y", DType::kFloat32);
   b.Initializer("wa", RandomTensor({8, 4, 3, 3}, 5));
   b.Initializer("wb", RandomTensor({8, 4, 1, 1}, 6));
   b.Initializer("bias", RandomTensor({8}, 7));
@@ -192,8 +219,8 @@ TEST(ModelTest, ResidualAddFoldsIntoConvWithAndWithoutBroadcast) {
 
 TEST(ModelTest, ZeroPadFoldsIntoAveragePoolAndConv) {
   ModelBuilder b;
-  b.Input("x", DType::kFloat32, {-1, 3, 7, 7}).Output("y", DType::kFloat32, {});
-  b.Output("z", DType::kFloat32, {});
+  b.Input("x", DType::kFloat32, {-1, 3, 7, 7}).Output("y", DType::kFloat32);
+  b.Output("z", DType::kFloat32);
   b.Initializer("pads", Tensor::FromVector<int64_t>({8}, {0, 0, 1, 2, 0, 0, 1, 0}));
   b.Initializer("pads2", Tensor::FromVector<int64_t>({8}, {0, 0, 1, 1, 0, 0, 1, 1}));
   b.Initializer("w", RandomTensor({5, 3, 3, 3}, 4));

@@ -48,6 +48,13 @@ ModelBuilder& ModelBuilder::Output(const std::string& name, models::DType dtype,
   return *this;
 }
 
+ModelBuilder& ModelBuilder::Output(const std::string& name, models::DType dtype) {
+  onnx::ValueInfoProto* v = model_.mutable_graph()->add_output();
+  v->set_name(name);
+  v->mutable_type()->mutable_tensor_type()->set_elem_type(static_cast<int>(dtype));
+  return *this;
+}
+
 ModelBuilder& ModelBuilder::Initializer(const std::string& name, const models::Tensor& value) {
   models::TensorToOnnx(value, name, model_.mutable_graph()->add_initializer());
   return *this;

@@ -20,6 +20,8 @@ class ModelBuilder {
   // dims: -1 for a dynamic dimension.
   ModelBuilder& Input(const std::string& name, models::DType dtype, std::vector<int64_t> dims);
   ModelBuilder& Output(const std::string& name, models::DType dtype, std::vector<int64_t> dims);
+  // An output whose shape the model does not declare.
+  ModelBuilder& Output(const std::string& name, models::DType dtype);
   ModelBuilder& Initializer(const std::string& name, const models::Tensor& value);
   // Adds a node; returns it so the caller can add attributes with the helpers below.
   onnx::NodeProto& Node(const std::string& op, std::vector<std::string> inputs,
