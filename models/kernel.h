@@ -63,9 +63,14 @@ struct KernelInfo {
   const Node& node;
   // The load-time value of each input that is a constant (weights, folded shapes), else nullptr.
   std::vector<const Tensor*> constant_inputs;
+  // What load-time shape inference knows of each output (dims -1 where dynamic), else nullptr.
+  std::vector<const TensorInfo*> output_infos;
 
   const Tensor* constant_input(int i) const {
     return i < static_cast<int>(constant_inputs.size()) ? constant_inputs[i] : nullptr;
+  }
+  const TensorInfo* output_info(int i) const {
+    return i < static_cast<int>(output_infos.size()) ? output_infos[i] : nullptr;
   }
   bool has_input(int i) const {
     return i < static_cast<int>(node.inputs.size()) && node.inputs[i] != kNoValue;

@@ -100,10 +100,14 @@ absl::StatusOr<std::unique_ptr<Model>> Model::FromGraph(Graph graph, LoadOptions
 
   for (size_t s = 0; s < g.nodes.size(); ++s) {
     const Node& node = g.nodes[s];
-    KernelInfo info{node, {}};
+    KernelInfo info{node, {}, {}};
     for (int in : node.inputs) {
       auto it = in == kNoValue ? g.constants.end() : g.constants.find(in);
       info.constant_inputs.push_back(it == g.constants.end() ? nullptr : &it->second);
+    }
+    for (int out : node.outputs) {
+      const auto& v = out == kNoValue ? std::nullopt : g.values[out].info;
+      info.output_infos.push_back(v.has_value() ? &*v : nullptr);
     }
     KernelFactory factory = registry.Find(node.domain, node.op_type, node.opset);
     auto kernel = factory(info);

@@ -135,7 +135,7 @@ absl::Status FoldConstants(Graph& graph, const KernelRegistry& registry, ThreadP
       kept.push_back(std::move(n));
       continue;
     }
-    KernelInfo info{n, inputs};
+    KernelInfo info{n, inputs, {}};
     auto kernel = factory(info);
     if (!kernel.ok()) {
       return absl::Status(kernel.status().code(),

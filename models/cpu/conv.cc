@@ -104,15 +104,30 @@ class ConvKernel : public Kernel {
     ASSIGN_OR_RETURN(k->window_, ReadWindowAttrs(info.attrs()));
     ASSIGN_OR_RETURN(k->group_, info.attrs().GetInt("group", 1));
     if (k->group_ < 1) return absl::InvalidArgumentError("group must be positive");
-    // Constant weights are packed for the GEMM once, here.
+    // Constant weights are prepared once, here, for the paths this layer can take: all of them
+    // when the output size is unknown until run time, else only the one Compute() will pick.
     const Tensor* w = info.constant_input(1);
     if (w != nullptr && w->dtype() == DType::kFloat32 && w->rank() >= 3 &&
         w->dim(0) % k->group_ == 0) {
-      k->packed_ = PackWeights(*w, k->group_);
-      k->packed_t_ = PackWeightsTransposed(*w, k->group_);
-      if (k->group_ == 1 && w->rank() == 4 && w->dim(2) == 3 && w->dim(3) == 3) {
-        k->winograd_ = std::make_unique<WinogradConv>(*w);
+      const int64_t mg = w->dim(0) / k->group_;
+      const bool depthwise = w->dim(1) == 1 && k->group_ == w->dim(0) && w->rank() <= 4;
+      const TensorInfo* out = info.output_info(0);
+      bool known = out != nullptr && out->has_shape && out->dims.size() == w->shape().size();
+      int64_t positions = 1;
+      for (size_t d = 2; known && d < out->dims.size(); ++d) {
+        known = out->dims[d] >= 0;
+        positions *= std::max<int64_t>(out->dims[d], 0);
       }
+      bool winograd = k->group_ == 1 && w->rank() == 4 && w->dim(2) == 3 && w->dim(3) == 3;
+      for (int64_t v : k->window_.strides) winograd = winograd && v == 1;
+      for (int64_t v : k->window_.dilations) winograd = winograd && v == 1;
+      winograd = winograd && (!known || WinogradConv::EnoughTiles(out->dims[2], out->dims[3]));
+      const bool transposed =
+          !depthwise && (!known || (!winograd && PrefersTransposed(positions, mg)));
+      const bool gemm = !depthwise && (!known || (!winograd && !transposed));
+      if (winograd) k->winograd_ = std::make_unique<WinogradConv>(*w);
+      if (transposed) k->packed_t_ = PackWeightsTransposed(*w, k->group_);
+      if (gemm) k->packed_ = PackWeights(*w, k->group_);
     }
     if (info.attrs().Has(kFusedActivation)) {
       k->clamp_ = true;
@@ -216,6 +231,13 @@ class ConvKernel : public Kernel {
     return static_cast<double>(rows) * cols / (up(rows, row_panel) * up(cols, col_panel));
   }
 
+  // Whether `positions` outputs per image and `mg` channels per group go through
+  // TransposedConv rather than the channels-as-rows GEMM.
+  static bool PrefersTransposed(int64_t positions, int64_t mg) {
+    return Useful(positions, kGemmMr, mg, kGemmNr) >
+           kTransposedAdvantage * Useful(mg, kGemmMr, positions, kGemmNr);
+  }
+
   // Positions as GEMM rows (8-row panels) and output channels as 32-column panels: for small
   // images this pads less (7x7 = 49 positions pad to 56 instead of 64). All images of the batch
   // are stacked as rows (each padded to whole panels): im2col into a shared packed A, then one
@@ -301,8 +323,7 @@ class ConvKernel : public Kernel {
     for (int d = 0; d < kMaxSpatial; ++d) {
       pointwise = pointwise && g.stride[d] == 1 && g.pad_begin[d] == 0 && g.pad_end[d] == 0;
     }
-    if (!packed_t_.empty() &&
-        Useful(p, kGemmMr, mg, kGemmNr) > kTransposedAdvantage * Useful(mg, kGemmMr, p, kGemmNr)) {
+    if (!packed_t_.empty() && PrefersTransposed(p, mg)) {
       TransposedConv(ctx, x, ep, g, cg, mg, pointwise, y);
       return;
     }

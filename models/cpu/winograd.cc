@@ -57,10 +57,14 @@ constexpr float kG[4][3] = {{1, 0, 0}, {0.5f, 0.5f, 0.5f}, {0.5f, -0.5f, 0.5f}, 
 
 }  // namespace
 
+bool WinogradConv::EnoughTiles(int64_t out_h, int64_t out_w) {
+  return ((out_h + 1) / 2) * ((out_w + 1) / 2) >= kMinTiles;
+}
+
 bool WinogradConv::Applies(const WindowGeometry& g) {
   return g.spatial == 2 && g.kernel[1] == 3 && g.kernel[2] == 3 && g.stride[1] == 1 &&
          g.stride[2] == 1 && g.dilation[1] == 1 && g.dilation[2] == 1 &&
-         ((g.out[1] + 1) / 2) * ((g.out[2] + 1) / 2) >= kMinTiles;
+         EnoughTiles(g.out[1], g.out[2]);
 }
 
 WinogradConv::WinogradConv(const Tensor& w) : m_(w.dim(0)), c_(w.dim(1)) {

@@ -21,6 +21,8 @@ class WinogradConv {
   // True for 3x3, stride-1, undilated 2-D windows with enough 2x2 output tiles per image for
   // the transform-domain GEMMs to beat im2col.
   static bool Applies(const WindowGeometry& g);
+  // The output-size half of Applies(), for deciding at load whether to prepare the weights.
+  static bool EnoughTiles(int64_t out_h, int64_t out_w);
 
   // `w`: [M, C, 3, 3] float32.
   explicit WinogradConv(const Tensor& w);

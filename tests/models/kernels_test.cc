@@ -159,6 +159,28 @@ INSTANTIATE_TEST_SUITE_P(
         ConvCase{"transposed_pointwise", 3, 32, 7, 7, 96, 1, 1, 1, 1, 1, 1, {0, 0, 0, 0}, 1, true}),
     [](const ::testing::TestParamInfo<ConvCase>& info) { return info.param.name; });
 
+TEST(ConvTest, DynamicImageSizeKeepsEveryPathReady) {
+  // With the spatial dims unknown at load, one kernel must serve sizes that pick the
+  // transposed GEMM (7x7), Winograd (16x16) and the plain GEMM (5x5: too few tiles for
+  // Winograd, and 25 positions pad alike in either GEMM orientation).
+  ModelBuilder mb;
+  mb.Input("x", DType::kFloat32, {1, 16, -1, -1}).Output("y", DType::kFloat32);
+  Tensor w = Random({64, 16, 3, 3}, 21), b = Random({64}, 22);
+  mb.Initializer("w", w).Initializer("b", b);
+  SetAttr(mb.Node("Conv", {"x", "w", "b"}, {"y"}), "pads", std::vector<int64_t>{1, 1, 1, 1});
+  auto g = ImportOnnxBytes(mb.Serialize(), "");
+  ASSERT_TRUE(g.ok()) << g.status();
+  auto m = Model::FromGraph(*std::move(g));
+  ASSERT_TRUE(m.ok()) << m.status();
+  for (int64_t size : {7, 16, 5}) {
+    ConvCase k{"dynamic", 1, 16, size, size, 64, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, 1, true};
+    Tensor x = Random({1, 16, size, size}, 23);
+    auto out = (*m)->Run({x});
+    ASSERT_TRUE(out.ok()) << out.status();
+    ExpectNear((*out)[0], NaiveConv(k, x, w, &b), 1e-4f);
+  }
+}
+
 struct PoolCase {
   const char* name;
   bool max;
