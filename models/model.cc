@@ -106,8 +106,8 @@ absl::StatusOr<std::unique_ptr<Model>> Model::FromGraph(Graph graph, LoadOptions
       info.constant_inputs.push_back(it == g.constants.end() ? nullptr : &it->second);
     }
     for (int out : node.outputs) {
-      const auto& v = out == kNoValue ? std::nullopt : g.values[out].info;
-      info.output_infos.push_back(v.has_value() ? &*v : nullptr);
+      const bool known = out != kNoValue && g.values[out].info.has_value();
+      info.output_infos.push_back(known ? &*g.values[out].info : nullptr);
     }
     KernelFactory factory = registry.Find(node.domain, node.op_type, node.opset);
     auto kernel = factory(info);
