@@ -1,0 +1,256 @@
+#include "serving/batch_scheduler.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+
+namespace inferd::serving {
+namespace {
+
+// Concatenates the i-th input of every task along dimension 0 and pads with copies of the first
+// row up to `rows`.
+absl::StatusOr<models::Tensor> Concatenate(const std::vector<BatchTask>& tasks, size_t input,
+                                           int64_t rows) {
+  const models::Tensor& first = tasks[0].inputs[input];
+  models::Shape shape = first.shape();
+  shape[0] = rows;
+  auto out = models::Tensor::Create(first.dtype(), shape);
+  if (!out.ok()) return out.status();
+  char* dst = static_cast<char*>(out->raw_data());
+  const size_t row_bytes = first.dim(0) > 0 ? first.byte_size() / first.dim(0) : 0;
+  size_t offset = 0;
+  for (const BatchTask& t : tasks) {
+    const models::Tensor& x = t.inputs[input];
+    std::memcpy(dst + offset, x.raw_data(), x.byte_size());
+    offset += x.byte_size();
+  }
+  while (offset < static_cast<size_t>(rows) * row_bytes) {
+    std::memcpy(dst + offset, first.raw_data(), row_bytes);
+    offset += row_bytes;
+  }
+  return out;
+}
+
+// Rows [begin, begin + count) of `t` as a new tensor.
+absl::StatusOr<models::Tensor> SliceRows(const models::Tensor& t, int64_t begin, int64_t count) {
+  models::Shape shape = t.shape();
+  const size_t row_bytes = t.byte_size() / static_cast<size_t>(t.dim(0));
+  shape[0] = count;
+  auto out = models::Tensor::Create(t.dtype(), shape);
+  if (!out.ok()) return out.status();
+  std::memcpy(out->raw_data(), static_cast<const char*>(t.raw_data()) + begin * row_bytes,
+              count * row_bytes);
+  return out;
+}
+
+bool SameInnerShape(const BatchTask& a, const BatchTask& b) {
+  if (a.inputs.size() != b.inputs.size()) return false;
+  for (size_t i = 0; i < a.inputs.size(); ++i) {
+    const models::Shape& x = a.inputs[i].shape();
+    const models::Shape& y = b.inputs[i].shape();
+    if (x.size() != y.size() || a.inputs[i].dtype() != b.inputs[i].dtype()) return false;
+    if (!std::equal(x.begin() + 1, x.end(), y.begin() + 1)) return false;
+  }
+  return true;
+}
+
+int64_t TaskSize(const BatchTask& task) {
+  return task.inputs.empty() || task.inputs[0].rank() == 0 ? 1 : task.inputs[0].dim(0);
+}
+
+}  // namespace
+
+absl::Status BatchQueue::Schedule(BatchTask task) {
+  const int64_t size = TaskSize(task);
+  if (options_.merge && size > options_.max_batch_size) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("Task size ", size, " is larger than maximum batch size ",
+                     options_.max_batch_size));
+  }
+  const absl::Time now = absl::Now();
+  {
+    absl::MutexLock lock(&scheduler_->mu_);
+    Batch* open = batches_.empty() || batches_.back().closed ? nullptr : &batches_.back();
+    if (open != nullptr &&
+        (!options_.merge || open->size + size > options_.max_batch_size ||
+         !SameInnerShape(open->tasks[0], task))) {
+      open->closed = true;
+      open = nullptr;
+    }
+    if (open == nullptr) {
+      if (static_cast<int64_t>(batches_.size()) >= options_.max_enqueued_batches) {
+        return absl::UnavailableError(
+            "The batch scheduling queue to which this task was submitted is full");
+      }
+      batches_.emplace_back();
+      open = &batches_.back();
+    }
+    open->tasks.push_back(std::move(task));
+    open->size += size;
+    open->oldest = std::min(open->oldest, now);
+    if (!options_.merge || open->size >= options_.max_batch_size) open->closed = true;
+    ++queued_;
+    ++scheduler_->generation_;
+  }
+  return absl::OkStatus();
+}
+
+int64_t BatchQueue::queued_tasks() const {
+  absl::MutexLock lock(&scheduler_->mu_);
+  return queued_;
+}
+
+void BatchQueue::Process(Batch batch) {
+  const absl::Time now = absl::Now();
+  // Requests whose deadline passed while queued are not run.
+  std::vector<BatchTask> live;
+  live.reserve(batch.tasks.size());
+  for (BatchTask& t : batch.tasks) {
+    if (t.deadline <= now) {
+      t.done(absl::DeadlineExceededError("the request's deadline passed before it was run"));
+    } else {
+      live.push_back(std::move(t));
+    }
+  }
+  if (live.empty()) return;
+  BatchStats stats;
+  stats.tasks = static_cast<int64_t>(live.size());
+  stats.oldest_wait = now - batch.oldest;
+  for (const BatchTask& t : live) stats.batch_size += TaskSize(t);
+
+  if (!options_.merge || (live.size() == 1 && options_.allowed_batch_sizes.empty())) {
+    // Run as is: no concatenation, no split.
+    for (BatchTask& t : live) {
+      if (on_batch_) on_batch_(BatchStats{1, TaskSize(t), 0, stats.oldest_wait});
+      t.done(run_(t.inputs));
+    }
+    return;
+  }
+  int64_t rows = stats.batch_size;
+  for (int64_t allowed : options_.allowed_batch_sizes) {
+    if (allowed >= rows) {
+      rows = allowed;
+      break;
+    }
+  }
+  stats.padding = rows - stats.batch_size;
+  if (on_batch_) on_batch_(stats);
+
+  auto fail_all = [&](const absl::Status& s) {
+    for (BatchTask& t : live) t.done(s);
+  };
+  std::vector<models::Tensor> inputs;
+  for (size_t i = 0; i < live[0].inputs.size(); ++i) {
+    auto t = Concatenate(live, i, rows);
+    if (!t.ok()) return fail_all(t.status());
+    inputs.push_back(std::move(*t));
+  }
+  absl::StatusOr<std::vector<models::Tensor>> outputs = run_(inputs);
+  if (!outputs.ok()) return fail_all(outputs.status());
+  for (const models::Tensor& out : *outputs) {
+    if (out.rank() == 0 || out.dim(0) != rows) {
+      return fail_all(absl::InternalError(absl::StrCat(
+          "model ", name_, " returned an output of shape ", models::ShapeToString(out.shape()),
+          " for a batch of ", rows, " rows; its outputs are not batched along dimension 0")));
+    }
+  }
+  int64_t begin = 0;
+  for (BatchTask& t : live) {
+    const int64_t size = TaskSize(t);
+    std::vector<models::Tensor> mine;
+    absl::Status status;
+    for (const models::Tensor& out : *outputs) {
+      auto slice = SliceRows(out, begin, size);
+      if (!slice.ok()) {
+        status = slice.status();
+        break;
+      }
+      mine.push_back(std::move(*slice));
+    }
+    begin += size;
+    if (status.ok()) {
+      t.done(std::move(mine));
+    } else {
+      t.done(status);
+    }
+  }
+}
+
+BatchScheduler::BatchScheduler(int num_threads) {
+  for (int i = 0; i < std::max(1, num_threads); ++i) {
+    threads_.emplace_back([this] { ThreadLoop(); });
+  }
+}
+
+BatchScheduler::~BatchScheduler() {
+  {
+    absl::MutexLock lock(&mu_);
+    stop_ = true;
+  }
+  for (std::thread& t : threads_) t.join();
+}
+
+std::shared_ptr<BatchQueue> BatchScheduler::AddQueue(
+    std::string name, BatchRunFn run, BatchQueueOptions options,
+    std::function<void(const BatchStats&)> on_batch) {
+  std::shared_ptr<BatchQueue> queue(new BatchQueue(this, std::move(name), std::move(run),
+                                                   std::move(options), std::move(on_batch)));
+  absl::MutexLock lock(&mu_);
+  queues_.push_back(queue);
+  return queue;
+}
+
+void BatchScheduler::RemoveQueue(const std::shared_ptr<BatchQueue>& queue) {
+  absl::MutexLock lock(&mu_);
+  // Queued tasks hold handles to their model version, so a version's queue is removed (when the
+  // version is destroyed) only after its last task has run.
+  auto it = std::find(queues_.begin(), queues_.end(), queue);
+  if (it != queues_.end()) queues_.erase(it);
+}
+
+bool BatchScheduler::TakeReadyLocked(std::shared_ptr<BatchQueue>* queue, BatchQueue::Batch* batch,
+                                     absl::Time* next_wake) {
+  const absl::Time now = absl::Now();
+  *next_wake = absl::InfiniteFuture();
+  for (size_t k = 0; k < queues_.size(); ++k) {
+    const size_t i = (next_queue_ + k) % queues_.size();
+    BatchQueue& q = *queues_[i];
+    if (q.batches_.empty()) continue;
+    BatchQueue::Batch& front = q.batches_.front();
+    const absl::Time ready_at = front.closed ? now : front.oldest + q.options_.batch_timeout;
+    if (ready_at <= now) {
+      *queue = queues_[i];
+      *batch = std::move(front);
+      q.batches_.pop_front();
+      q.queued_ -= static_cast<int64_t>(batch->tasks.size());
+      next_queue_ = i + 1;
+      return true;
+    }
+    *next_wake = std::min(*next_wake, ready_at);
+  }
+  return false;
+}
+
+void BatchScheduler::ThreadLoop() {
+  while (true) {
+    std::shared_ptr<BatchQueue> queue;
+    BatchQueue::Batch batch;
+    {
+      absl::MutexLock lock(&mu_);
+      while (true) {
+        absl::Time next_wake;
+        if (TakeReadyLocked(&queue, &batch, &next_wake)) break;
+        if (stop_) return;
+        const int64_t seen = generation_;
+        auto changed = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+          return stop_ || generation_ != seen;
+        };
+        mu_.AwaitWithDeadline(absl::Condition(&changed), next_wake);
+      }
+    }
+    queue->Process(std::move(batch));
+  }
+}
+
+}  // namespace inferd::serving

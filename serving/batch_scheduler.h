@@ -1,0 +1,129 @@
+// Dynamic batching (TF Serving's shared batch scheduler): one queue per model version, one pool of
+// batch threads shared by all queues, served round-robin.
+//
+// A queue is a deque of batches of which only the last is open. A task joins the open batch if it
+// fits (and its non-batch dimensions match the batch's); otherwise that batch closes and a new
+// one opens. If that would exceed max_enqueued_batches, Schedule() fails at once with
+// UNAVAILABLE: nothing ever blocks. A free batch thread takes a closed batch at once, and the open
+// one once its oldest task has waited batch_timeout (zero: at once). It drops tasks whose
+// deadline passed, concatenates inputs along dimension 0, pads to the next allowed batch size,
+// runs the model once, and splits the outputs back to the tasks.
+//
+// Thread-safe. Queues may be added and removed while the scheduler runs.
+#ifndef INFERD_SERVING_BATCH_SCHEDULER_H_
+#define INFERD_SERVING_BATCH_SCHEDULER_H_
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "models/tensor.h"
+
+namespace inferd::serving {
+
+struct BatchQueueOptions {
+  // Tasks are merged into batches of at most this many rows. With `merge` off every task is run
+  // alone (and may have any size).
+  bool merge = true;
+  int64_t max_batch_size = 1000;
+  absl::Duration batch_timeout = absl::ZeroDuration();
+  int64_t max_enqueued_batches = 10;
+  // Increasing; the last equals max_batch_size. Empty: batches run at their natural size.
+  std::vector<int64_t> allowed_batch_sizes;
+};
+
+struct BatchStats {
+  int64_t tasks = 0;
+  int64_t batch_size = 0;   // rows of real requests
+  int64_t padding = 0;      // rows added to reach an allowed size
+  absl::Duration oldest_wait;
+};
+
+// Runs one batch; outputs must have dimension 0 equal to the input batch size (when merged).
+using BatchRunFn =
+    std::function<absl::StatusOr<std::vector<models::Tensor>>(const std::vector<models::Tensor>&)>;
+
+struct BatchTask {
+  std::vector<models::Tensor> inputs;  // all with the same dimension 0 (the task size)
+  absl::Time deadline = absl::InfiniteFuture();
+  // Receives this task's outputs (or the error). Called exactly once, on a batch thread, or not
+  // at all if Schedule() fails.
+  std::function<void(absl::StatusOr<std::vector<models::Tensor>>)> done;
+};
+
+class BatchScheduler;
+
+class BatchQueue {
+ public:
+  // UNAVAILABLE "The batch scheduling queue to which this task was submitted is full" when full;
+  // INVALID_ARGUMENT when a task is larger than max_batch_size.
+  absl::Status Schedule(BatchTask task);
+  // Tasks waiting (not yet taken by a batch thread).
+  int64_t queued_tasks() const;
+  const BatchQueueOptions& options() const { return options_; }
+
+ private:
+  friend class BatchScheduler;
+  struct Batch {
+    std::vector<BatchTask> tasks;
+    int64_t size = 0;
+    absl::Time oldest = absl::InfiniteFuture();
+    bool closed = false;
+  };
+  BatchQueue(BatchScheduler* scheduler, std::string name, BatchRunFn run,
+             BatchQueueOptions options, std::function<void(const BatchStats&)> on_batch)
+      : scheduler_(scheduler),
+        name_(std::move(name)),
+        run_(std::move(run)),
+        options_(std::move(options)),
+        on_batch_(std::move(on_batch)) {}
+  void Process(Batch batch);
+
+  BatchScheduler* const scheduler_;
+  const std::string name_;
+  const BatchRunFn run_;
+  const BatchQueueOptions options_;
+  const std::function<void(const BatchStats&)> on_batch_;
+  // Guarded by scheduler_->mu_.
+  std::deque<Batch> batches_;
+  int64_t queued_ = 0;
+};
+
+class BatchScheduler {
+ public:
+  explicit BatchScheduler(int num_threads);
+  // Stops the threads after the queued batches have run.
+  ~BatchScheduler();
+
+  // The queue runs batches with `run`; `on_batch` (may be empty) observes each batch.
+  std::shared_ptr<BatchQueue> AddQueue(std::string name, BatchRunFn run, BatchQueueOptions options,
+                                       std::function<void(const BatchStats&)> on_batch = {});
+  // Stops scheduling the queue. Call when no task can be queued any more.
+  void RemoveQueue(const std::shared_ptr<BatchQueue>& queue);
+
+ private:
+  friend class BatchQueue;
+  void ThreadLoop();
+  // A batch that may run now, round-robin over queues.
+  bool TakeReadyLocked(std::shared_ptr<BatchQueue>* queue, BatchQueue::Batch* batch,
+                       absl::Time* next_wake) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  absl::Mutex mu_;
+  std::vector<std::shared_ptr<BatchQueue>> queues_ ABSL_GUARDED_BY(mu_);
+  size_t next_queue_ ABSL_GUARDED_BY(mu_) = 0;
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  int64_t generation_ ABSL_GUARDED_BY(mu_) = 0;  // bumped when work arrives
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace inferd::serving
+
+#endif  // INFERD_SERVING_BATCH_SCHEDULER_H_

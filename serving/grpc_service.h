@@ -1,0 +1,92 @@
+// The gRPC adapter: tensorflow.serving.PredictionService and ModelService on the callback API,
+// plus grpc.health.v1.Health. Handlers convert, hand the call to InferenceService and return;
+// the batch thread finishes the RPC. This is the one place grpc::Status is built.
+#ifndef INFERD_SERVING_GRPC_SERVICE_H_
+#define INFERD_SERVING_GRPC_SERVICE_H_
+
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "absl/synchronization/mutex.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "serving/health.h"
+#include "serving/inference_service.h"
+#include "tensorflow_serving/apis/model_service.grpc.pb.h"
+#include "tensorflow_serving/apis/prediction_service.grpc.pb.h"
+
+namespace inferd::serving {
+
+grpc::Status ToGrpcStatus(const absl::Status& status);
+
+class PredictionServiceImpl final
+    : public tensorflow::serving::PredictionService::CallbackService {
+ public:
+  PredictionServiceImpl(InferenceService* service, bool tensor_content_output)
+      : service_(service), tensor_content_output_(tensor_content_output) {}
+
+  grpc::ServerUnaryReactor* Predict(grpc::CallbackServerContext* context,
+                                    const tensorflow::serving::PredictRequest* request,
+                                    tensorflow::serving::PredictResponse* response) override;
+  grpc::ServerUnaryReactor* GetModelMetadata(
+      grpc::CallbackServerContext* context,
+      const tensorflow::serving::GetModelMetadataRequest* request,
+      tensorflow::serving::GetModelMetadataResponse* response) override;
+  grpc::ServerUnaryReactor* Classify(grpc::CallbackServerContext* context,
+                                     const tensorflow::serving::ClassificationRequest* request,
+                                     tensorflow::serving::ClassificationResponse* response) override;
+  grpc::ServerUnaryReactor* Regress(grpc::CallbackServerContext* context,
+                                    const tensorflow::serving::RegressionRequest* request,
+                                    tensorflow::serving::RegressionResponse* response) override;
+  grpc::ServerUnaryReactor* MultiInference(
+      grpc::CallbackServerContext* context,
+      const tensorflow::serving::MultiInferenceRequest* request,
+      tensorflow::serving::MultiInferenceResponse* response) override;
+
+ private:
+  InferenceService* const service_;
+  const bool tensor_content_output_;
+};
+
+class ModelServiceImpl final : public tensorflow::serving::ModelService::CallbackService {
+ public:
+  explicit ModelServiceImpl(InferenceService* service) : service_(service) {}
+  // Joins reload threads still running.
+  ~ModelServiceImpl() override;
+
+  grpc::ServerUnaryReactor* GetModelStatus(
+      grpc::CallbackServerContext* context,
+      const tensorflow::serving::GetModelStatusRequest* request,
+      tensorflow::serving::GetModelStatusResponse* response) override;
+  // Blocks until the new models are loaded, so it runs on its own thread.
+  grpc::ServerUnaryReactor* HandleReloadConfigRequest(
+      grpc::CallbackServerContext* context,
+      const tensorflow::serving::ReloadConfigRequest* request,
+      tensorflow::serving::ReloadConfigResponse* response) override;
+
+ private:
+  InferenceService* const service_;
+  absl::Mutex mu_;
+  std::vector<std::thread> reloads_ ABSL_GUARDED_BY(mu_);
+};
+
+// grpc.health.v1. Service names: "" (the server), the fully qualified service names, and TF
+// Serving's short "PredictionService" / "ModelService".
+class HealthServiceImpl final : public grpc::health::v1::Health::CallbackService {
+ public:
+  explicit HealthServiceImpl(HealthState* health) : health_(health) {}
+
+  grpc::ServerUnaryReactor* Check(grpc::CallbackServerContext* context,
+                                  const grpc::health::v1::HealthCheckRequest* request,
+                                  grpc::health::v1::HealthCheckResponse* response) override;
+  grpc::ServerWriteReactor<grpc::health::v1::HealthCheckResponse>* Watch(
+      grpc::CallbackServerContext* context,
+      const grpc::health::v1::HealthCheckRequest* request) override;
+
+ private:
+  HealthState* const health_;
+};
+
+}  // namespace inferd::serving
+
+#endif  // INFERD_SERVING_GRPC_SERVICE_H_

@@ -1,0 +1,251 @@
+#include "serving/http_server.h"
+
+#include <utility>  // before Boost (Asio with newer standards needs std::exchange)
+
+#include <atomic>
+#include <mutex>
+#include <set>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "common/logging.h"
+#include "serving/json_tensor.h"
+
+namespace inferd::serving {
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = net::ip::tcp;
+
+namespace {
+std::chrono::steady_clock::duration ToChrono(absl::Duration d) {
+  return absl::ToChronoNanoseconds(d);
+}
+}  // namespace
+
+class HttpServer::Impl {
+ public:
+  class Session;
+
+  Impl(HttpServerOptions options, const HttpHandler* handler)
+      : options_(std::move(options)), handler_(handler), acceptor_(net::make_strand(ioc_)) {}
+  ~Impl() { Stop(); }
+
+  absl::Status Listen() {
+    beast::error_code ec;
+    auto address = net::ip::make_address(options_.address, ec);
+    if (ec) return absl::InvalidArgumentError(absl::StrCat("bad address ", options_.address));
+    tcp::endpoint endpoint(address, static_cast<unsigned short>(options_.port));
+    acceptor_.open(endpoint.protocol(), ec);
+    if (!ec) acceptor_.set_option(net::socket_base::reuse_address(true), ec);
+    if (!ec) acceptor_.bind(endpoint, ec);
+    if (!ec) acceptor_.listen(net::socket_base::max_listen_connections, ec);
+    if (ec) {
+      return absl::UnavailableError(absl::StrCat("cannot listen for HTTP on ", options_.address,
+                                                 ":", options_.port, ": ", ec.message()));
+    }
+    port_ = acceptor_.local_endpoint().port();
+    Accept();
+    for (int i = 0; i < std::max(1, options_.num_threads); ++i) {
+      threads_.emplace_back([this] { ioc_.run(); });
+    }
+    return absl::OkStatus();
+  }
+
+  void Stop() {
+    ioc_.stop();
+    for (auto& t : threads_) t.join();
+    threads_.clear();
+  }
+
+  bool Drain(absl::Duration timeout);
+
+  void Accept();
+  void Register(const std::shared_ptr<Session>& s) {
+    absl::MutexLock lock(&mu_);
+    sessions_.insert(s.get());
+  }
+  void Unregister(Session* s) {
+    absl::MutexLock lock(&mu_);
+    sessions_.erase(s);
+  }
+
+  HttpServerOptions options_;
+  const HttpHandler* handler_;
+  // Declared before ioc_ so they outlive it: destroying ioc_ destroys queued handlers, which
+  // may hold the last reference to a session.
+  absl::Mutex mu_;
+  std::set<Session*> sessions_ ABSL_GUARDED_BY(mu_);
+  std::atomic<bool> draining_{false};
+  std::atomic<int64_t> active_{0};
+  int port_ = 0;
+  net::io_context ioc_;
+  tcp::acceptor acceptor_;
+  std::vector<std::thread> threads_;
+};
+
+// One connection. Reads a request, hands it to the handler, writes the answer (posted back onto
+// the connection's strand from whichever thread finished it), then reads the next one.
+class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(Impl* server, tcp::socket socket) : server_(server), stream_(std::move(socket)) {}
+  ~Session() { server_->Unregister(this); }
+
+  void Start() {
+    server_->Register(shared_from_this());
+    net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->Read(); });
+  }
+
+  // Called on drain: close if idle (waiting for the next request).
+  void CloseIfIdle() {
+    net::post(stream_.get_executor(), [self = shared_from_this()] {
+      if (!self->busy_) {
+        beast::error_code ec;
+        self->stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
+        self->stream_.close();
+      }
+    });
+  }
+
+ private:
+  void Read() {
+    parser_.emplace();
+    parser_->body_limit(server_->options_.max_body_bytes);
+    parser_->header_limit(64 * 1024);
+    stream_.expires_after(ToChrono(first_request_ ? server_->options_.read_timeout
+                                                  : server_->options_.idle_timeout));
+    first_request_ = false;
+    http::async_read(stream_, buffer_, *parser_,
+                     [self = shared_from_this()](beast::error_code ec, size_t) {
+                       self->OnRead(ec);
+                     });
+  }
+
+  void OnRead(beast::error_code ec) {
+    if (ec == http::error::end_of_stream || ec == net::error::operation_aborted ||
+        ec == beast::error::timeout || ec == net::error::connection_reset || ec == net::error::eof) {
+      return Close();
+    }
+    if (ec == http::error::body_limit) {
+      return WriteError(413, absl::StrCat("request body exceeds the limit of ",
+                                          server_->options_.max_body_bytes,
+                                          " bytes (--max_request_bytes)"));
+    }
+    if (ec) return WriteError(400, absl::StrCat("malformed HTTP request: ", ec.message()));
+    busy_ = true;
+    ++server_->active_;
+    http::request<http::string_body> req = parser_->release();
+    version_ = req.version();
+    keep_alive_ = req.keep_alive();
+    HttpRequest request;
+    request.method = std::string(req.method_string());
+    request.target = std::string(req.target());
+    if (auto it = req.find(http::field::content_type); it != req.end()) {
+      request.content_type = std::string(it->value());
+    }
+    request.body = std::move(req.body());
+    stream_.expires_never();
+    server_->handler_->Handle(std::move(request), [self = shared_from_this()](HttpResponse r) {
+      net::post(self->stream_.get_executor(),
+                [self, r = std::move(r)]() mutable { self->Write(std::move(r)); });
+    });
+  }
+
+  void WriteError(int status, const std::string& message) {
+    HttpResponse r;
+    r.status = status;
+    r.body = JsonErrorBody(message);
+    keep_alive_ = false;
+    busy_ = true;
+    ++server_->active_;
+    Write(std::move(r));
+  }
+
+  void Write(HttpResponse r) {
+    auto res = std::make_shared<http::response<http::string_body>>(
+        static_cast<http::status>(r.status), version_ ? version_ : 11);
+    res->set(http::field::server, "inferd");
+    if (!r.content_type.empty()) res->set(http::field::content_type, r.content_type);
+    for (auto& [k, v] : r.headers) res->set(k, v);
+    res->body() = std::move(r.body);
+    res->keep_alive(keep_alive_ && !server_->draining_);
+    res->prepare_payload();
+    stream_.expires_after(ToChrono(server_->options_.read_timeout));
+    http::async_write(stream_, *res,
+                      [self = shared_from_this(), res](beast::error_code ec, size_t) {
+                        self->busy_ = false;
+                        --self->server_->active_;
+                        if (ec || !res->keep_alive()) return self->Close();
+                        self->Read();
+                      });
+  }
+
+  void Close() {
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    stream_.close();
+  }
+
+  Impl* server_;
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  unsigned version_ = 11;
+  bool keep_alive_ = true;
+  bool busy_ = false;
+  bool first_request_ = true;
+};
+
+void HttpServer::Impl::Accept() {
+  acceptor_.async_accept(net::make_strand(ioc_), [this](beast::error_code ec, tcp::socket socket) {
+    if (ec == net::error::operation_aborted || !acceptor_.is_open()) return;
+    if (!ec && !draining_) {
+      socket.set_option(tcp::no_delay(true), ec);
+      std::make_shared<Session>(this, std::move(socket))->Start();
+    }
+    Accept();
+  });
+}
+
+bool HttpServer::Impl::Drain(absl::Duration timeout) {
+  draining_ = true;
+  net::post(acceptor_.get_executor(), [this] {
+    beast::error_code ec;
+    acceptor_.close(ec);
+  });
+  {
+    absl::MutexLock lock(&mu_);
+    for (Session* s : sessions_) {
+      // The session may be finishing; only touch it through a shared_ptr it still owns.
+      if (auto self = s->weak_from_this().lock()) self->CloseIfIdle();
+    }
+  }
+  const absl::Time deadline = absl::Now() + timeout;
+  while (active_.load() > 0 && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(5));
+  return active_.load() == 0;
+}
+
+absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(HttpServerOptions options,
+                                                              const HttpHandler* handler) {
+  auto impl = std::make_unique<Impl>(std::move(options), handler);
+  if (absl::Status s = impl->Listen(); !s.ok()) return s;
+  return std::unique_ptr<HttpServer>(new HttpServer(std::move(impl)));
+}
+
+HttpServer::HttpServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+HttpServer::~HttpServer() { impl_->Stop(); }
+int HttpServer::port() const { return impl_->port_; }
+bool HttpServer::Drain(absl::Duration timeout) { return impl_->Drain(timeout); }
+int64_t HttpServer::active_requests() const { return impl_->active_.load(); }
+
+}  // namespace inferd::serving

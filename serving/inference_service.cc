@@ -1,0 +1,355 @@
+#include "serving/inference_service.h"
+
+#include <algorithm>
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/logging.h"
+#include "common/status_macros.h"
+#include "loader/warmup.h"
+#include "serving/tensor_proto.h"
+
+namespace inferd::serving {
+namespace {
+using tensorflow::serving::GetModelMetadataRequest;
+using tensorflow::serving::GetModelMetadataResponse;
+using tensorflow::serving::GetModelStatusRequest;
+using tensorflow::serving::GetModelStatusResponse;
+
+std::string Braced(const std::set<std::string>& names) {
+  return absl::StrCat("{", absl::StrJoin(names, ","), "}");
+}
+
+std::string DTypeDescription(models::DType dtype) {
+  return absl::StrCat(models::DTypeName(dtype), " (", DataTypeName(ToDataType(dtype)), ")");
+}
+
+// Checks names, dtypes and shapes against the signature; returns the tensors in signature order.
+absl::StatusOr<std::vector<models::Tensor>> ValidateInputs(const Signature& sig,
+                                                           NamedTensors& inputs,
+                                                           bool same_batch) {
+  std::set<std::string> sent, expected;
+  for (const auto& [name, t] : inputs) {
+    if (!sent.insert(name).second) {
+      return absl::InvalidArgumentError(absl::StrCat("input \"", name, "\" is given twice"));
+    }
+  }
+  for (const TensorSpec& spec : sig.inputs) expected.insert(spec.name);
+  if (sent != expected) {
+    std::set<std::string> extra, missing;
+    std::set_difference(sent.begin(), sent.end(), expected.begin(), expected.end(),
+                        std::inserter(extra, extra.end()));
+    std::set_difference(expected.begin(), expected.end(), sent.begin(), sent.end(),
+                        std::inserter(missing, missing.end()));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "input size does not match signature: ", sent.size(), "!=", expected.size(), " len(",
+        Braced(sent), ") != len(", Braced(expected), "). Sent extra: ", Braced(extra),
+        ". Missing but required: ", Braced(missing), "."));
+  }
+  std::vector<models::Tensor> ordered(sig.inputs.size());
+  int64_t batch = -1;
+  std::string batch_input;
+  for (auto& [name, t] : inputs) {
+    const TensorSpec& spec = sig.inputs[sig.InputIndex(name)];
+    if (t.dtype != spec.dtype) {
+      return absl::InvalidArgumentError(absl::StrCat("input \"", name, "\": expected dtype ",
+                                                     DTypeDescription(spec.dtype), ", got ",
+                                                     DTypeDescription(t.dtype)));
+    }
+    if (spec.has_shape) {
+      bool match = spec.shape.size() == t.shape.size();
+      for (size_t d = 0; match && d < spec.shape.size(); ++d) {
+        match = spec.shape[d] < 0 || spec.shape[d] == t.shape[d];
+      }
+      if (!match) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "input \"", name, "\": expected shape ", models::ShapeToString(spec.shape),
+            " (-1: any size), got ", models::ShapeToString(t.shape)));
+      }
+    }
+    if (!t.shape.empty() && t.shape[0] == 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("input \"", name, "\": empty batch (dimension 0 is 0)"));
+    }
+    if (same_batch && !t.shape.empty()) {
+      if (batch >= 0 && t.shape[0] != batch) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "inputs must share dimension 0 for batching: \"", batch_input, "\" has ", batch,
+            ", \"", name, "\" has ", t.shape[0]));
+      }
+      batch = t.shape[0];
+      batch_input = name;
+    }
+    if (t.is_string()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("input \"", name, "\": DT_STRING inputs are not supported by this model"));
+    }
+    ordered[sig.InputIndex(name)] = t.tensor;
+  }
+  return ordered;
+}
+
+// Whether requests to this model can be merged: every input and output batched along a
+// dimension 0 of variable size.
+bool Batchable(const Signature& sig) {
+  auto batched = [](const TensorSpec& s) {
+    return s.has_shape && !s.shape.empty() && s.shape[0] < 0;
+  };
+  return !sig.inputs.empty() && std::all_of(sig.inputs.begin(), sig.inputs.end(), batched) &&
+         std::all_of(sig.outputs.begin(), sig.outputs.end(), batched);
+}
+
+}  // namespace
+
+tensorflow::SignatureDef ToSignatureDef(const Signature& signature) {
+  tensorflow::SignatureDef def;
+  def.set_method_name(kPredictMethodName);
+  auto fill = [](const TensorSpec& spec, tensorflow::TensorInfo* info) {
+    info->set_name(spec.name);
+    info->set_dtype(ToDataType(spec.dtype));
+    auto* shape = info->mutable_tensor_shape();
+    if (!spec.has_shape) {
+      shape->set_unknown_rank(true);
+      return;
+    }
+    for (int64_t d : spec.shape) shape->add_dim()->set_size(d);
+  };
+  for (const TensorSpec& s : signature.inputs) fill(s, &(*def.mutable_inputs())[s.name]);
+  for (const TensorSpec& s : signature.outputs) fill(s, &(*def.mutable_outputs())[s.name]);
+  return def;
+}
+
+ServableModel::ServableModel(std::unique_ptr<models::Model> model, BatchScheduler* scheduler,
+                             std::shared_ptr<BatchQueue> queue, bool batched)
+    : model_(std::move(model)),
+      signature_(SignatureFromModel(*model_)),
+      scheduler_(scheduler),
+      queue_(std::move(queue)),
+      batched_(batched) {}
+
+ServableModel::~ServableModel() { scheduler_->RemoveQueue(queue_); }
+
+InferenceService::InferenceService(ServingOptions options, Metrics* metrics)
+    : options_(std::move(options)), metrics_(metrics), device_(options_.device) {
+  if (!device_) device_ = std::make_shared<models::CpuDevice>();
+  scheduler_ = std::make_unique<BatchScheduler>(options_.num_batch_threads);
+}
+
+InferenceService::~InferenceService() = default;
+
+loader::ServableRequest InferenceService::FromModelSpec(const tensorflow::serving::ModelSpec& spec) {
+  loader::ServableRequest r;
+  r.name = spec.name();
+  if (spec.has_version()) r.version = spec.version().value();
+  if (spec.version_choice_case() == tensorflow::serving::ModelSpec::kVersionLabel) {
+    r.label = spec.version_label();
+  }
+  return r;
+}
+
+absl::StatusOr<loader::ServableHandle> InferenceService::Resolve(
+    const loader::ServableRequest& request) const {
+  if (request.name.empty()) return absl::InvalidArgumentError("Missing model name in request.");
+  return manager_->Get(request);
+}
+
+loader::LoadFn InferenceService::MakeLoadFn() {
+  return [this](const std::string& name, int64_t version, const std::filesystem::path& dir)
+             -> absl::StatusOr<std::shared_ptr<const loader::Servable>> {
+    const std::filesystem::path file = dir / "model.onnx";
+    const absl::Time start = absl::Now();
+    models::LoadOptions load_options;
+    load_options.device = device_;
+    auto model = models::Model::Load(file, load_options);
+    metrics_->RecordLoad(dir.string(), model.status(), absl::Now() - start);
+    if (!model.ok()) return model.status();
+    const models::Model* raw = model->get();
+    Signature sig = SignatureFromModel(*raw);
+    const bool batched = options_.enable_batching && Batchable(sig);
+    BatchQueueOptions queue_options = options_.batching;
+    if (!batched) {
+      queue_options = BatchQueueOptions{};
+      queue_options.merge = false;
+      queue_options.max_enqueued_batches = 1 << 20;
+    }
+    Metrics* metrics = metrics_;
+    auto queue = scheduler_->AddQueue(
+        absl::StrCat(name, "/", version),
+        [raw, metrics, name](const std::vector<models::Tensor>& inputs) {
+          const absl::Time t0 = absl::Now();
+          auto out = raw->Run(inputs);
+          metrics->RecordRuntime(name, absl::Now() - t0);
+          return out;
+        },
+        queue_options,
+        [metrics, name, batched](const BatchStats& stats) {
+          if (batched) metrics->RecordBatch(name, stats.batch_size, stats.padding, stats.oldest_wait);
+        });
+    auto servable = std::make_shared<ServableModel>(std::move(*model), scheduler_.get(),
+                                                    std::move(queue), batched);
+    if (options_.enable_model_warmup) {
+      RETURN_IF_ERROR(Warmup(*servable, name, version, dir));
+    }
+    return std::shared_ptr<const loader::Servable>(std::move(servable));
+  };
+}
+
+absl::Status InferenceService::Warmup(const ServableModel& servable, const std::string& name,
+                                      int64_t version, const std::filesystem::path& dir) {
+  const absl::Time start = absl::Now();
+  int skipped = 0;
+  auto count = loader::ForEachWarmupRecord(
+      dir, [&](const tensorflow::serving::PredictionLog& log) -> absl::Status {
+        if (!log.has_predict_log()) {
+          ++skipped;
+          return absl::OkStatus();
+        }
+        const auto& request = log.predict_log().request();
+        NamedTensors inputs;
+        for (const auto& [alias, proto] : request.inputs()) {
+          ASSIGN_OR_RETURN(EdgeTensor t, FromTensorProto(proto, alias));
+          inputs.emplace_back(alias, std::move(t));
+        }
+        std::sort(inputs.begin(), inputs.end(),
+                  [](const auto& a, const auto& b) { return a.first < b.first; });
+        ASSIGN_OR_RETURN(auto ordered, ValidateInputs(servable.signature(), inputs, false));
+        return servable.model().Run(ordered).status();
+      });
+  metrics_->RecordWarmup(dir.string(), count.status(), absl::Now() - start,
+                         count.ok() ? *count : 0);
+  if (!count.ok()) return count.status();
+  if (*count > 0) {
+    INFERD_LOG(INFO) << "model " << name << " version " << version << ": replayed "
+                     << (*count - skipped) << " warmup requests in "
+                     << absl::FormatDuration(absl::Now() - start)
+                     << (skipped ? absl::StrCat(" (skipped ", skipped,
+                                                " classify/regress/multi-inference records)")
+                                 : "");
+  }
+  return absl::OkStatus();
+}
+
+void InferenceService::Predict(PredictCall call,
+                               std::function<void(absl::StatusOr<PredictResult>)> done) {
+  const ServableModel& servable = call.handle.get<ServableModel>();
+  const Signature& sig = servable.signature();
+  if (!call.signature_name.empty() && call.signature_name != kDefaultSignature) {
+    return done(absl::FailedPreconditionError(
+        absl::StrCat("Serving signature key \"", call.signature_name, "\" not found.")));
+  }
+  // Output filter: known aliases, no duplicates.
+  std::vector<int> selected;
+  if (call.output_filter.empty()) {
+    for (size_t i = 0; i < sig.outputs.size(); ++i) selected.push_back(static_cast<int>(i));
+  } else {
+    std::set<std::string> seen;
+    for (const std::string& alias : call.output_filter) {
+      const int index = sig.OutputIndex(alias);
+      if (index < 0) {
+        std::set<std::string> names;
+        for (const TensorSpec& s : sig.outputs) names.insert(s.name);
+        return done(absl::InvalidArgumentError(
+            absl::StrCat("output tensor alias not found in signature: ", alias,
+                         " Outputs expected to be in the set ", Braced(names), ".")));
+      }
+      if (!seen.insert(alias).second) {
+        return done(absl::InvalidArgumentError(
+            absl::StrCat("duplicate output tensor alias: ", alias)));
+      }
+      selected.push_back(index);
+    }
+  }
+  auto ordered = ValidateInputs(sig, call.inputs, servable.batched());
+  if (!ordered.ok()) return done(ordered.status());
+  if (call.deadline <= absl::Now()) {
+    return done(absl::DeadlineExceededError("the request's deadline passed before it was queued"));
+  }
+
+  BatchTask task;
+  task.inputs = std::move(*ordered);
+  task.deadline = call.deadline;
+  ++inflight_;
+  metrics_->SetInflight(inflight_.load());
+  auto handle = call.handle;
+  task.done = [this, handle, selected, done](absl::StatusOr<std::vector<models::Tensor>> out) {
+    const ServableModel& s = handle.get<ServableModel>();
+    if (!out.ok()) {
+      done(out.status());
+    } else if (out->size() != s.signature().outputs.size()) {
+      done(absl::InternalError("the model returned an unexpected number of outputs"));
+    } else {
+      PredictResult result;
+      result.model = handle.name;
+      result.version = handle.version;
+      for (int i : selected) {
+        result.outputs.emplace_back(s.signature().outputs[i].name,
+                                    EdgeTensor::FromTensor(std::move((*out)[i])));
+      }
+      done(std::move(result));
+    }
+    metrics_->SetQueueDepth(handle.name, handle.version, s.queue().queued_tasks());
+    --inflight_;
+    metrics_->SetInflight(inflight_.load());
+  };
+  auto on_reject = task.done;
+  if (absl::Status s = servable.queue().Schedule(std::move(task)); !s.ok()) {
+    on_reject(s);
+    return;
+  }
+  metrics_->SetQueueDepth(call.handle.name, call.handle.version, servable.queue().queued_tasks());
+}
+
+absl::StatusOr<GetModelMetadataResponse> InferenceService::GetModelMetadata(
+    const GetModelMetadataRequest& request) const {
+  if (request.metadata_field_size() == 0) {
+    return absl::InvalidArgumentError(
+        "GetModelMetadataRequest must specify at least one metadata_field");
+  }
+  for (const std::string& field : request.metadata_field()) {
+    if (field != "signature_def") {
+      return absl::InvalidArgumentError(
+          absl::StrCat("Metadata field ", field, " is not supported"));
+    }
+  }
+  ASSIGN_OR_RETURN(loader::ServableHandle handle, Resolve(FromModelSpec(request.model_spec())));
+  GetModelMetadataResponse response;
+  auto* spec = response.mutable_model_spec();
+  spec->set_name(handle.name);
+  spec->mutable_version()->set_value(handle.version);
+  tensorflow::serving::SignatureDefMap map;
+  (*map.mutable_signature_def())[kDefaultSignature] =
+      ToSignatureDef(handle.get<ServableModel>().signature());
+  (*response.mutable_metadata())["signature_def"].PackFrom(map);
+  return response;
+}
+
+absl::StatusOr<GetModelStatusResponse> InferenceService::GetModelStatus(
+    const GetModelStatusRequest& request) const {
+  const auto& spec = request.model_spec();
+  if (spec.name().empty()) return absl::InvalidArgumentError("Missing model name in request.");
+  std::optional<int64_t> version;
+  if (spec.has_version()) version = spec.version().value();
+  if (spec.version_choice_case() == tensorflow::serving::ModelSpec::kVersionLabel) {
+    ASSIGN_OR_RETURN(loader::ServableHandle h, Resolve(FromModelSpec(spec)));
+    version = h.version;
+  }
+  ASSIGN_OR_RETURN(auto statuses, manager_->GetStatus(spec.name(), version));
+  GetModelStatusResponse response;
+  for (const loader::VersionStatus& s : statuses) {
+    auto* out = response.add_model_version_status();
+    out->set_version(s.version);
+    out->set_state(static_cast<tensorflow::serving::ModelVersionStatus::State>(s.state));
+    out->mutable_status()->set_error_code(static_cast<tensorflow::error::Code>(s.status.code()));
+    out->mutable_status()->set_error_message(std::string(s.status.message()));
+  }
+  return response;
+}
+
+void InferenceService::Finish(const RequestInfo& info, int64_t version, const absl::Status& status,
+                              int64_t examples) {
+  metrics_->RecordRequest(info.model, version, info.api, info.entrypoint, status,
+                          absl::Now() - info.start, examples);
+}
+
+}  // namespace inferd::serving

@@ -1,0 +1,139 @@
+// InferenceService: the API-independent core of the server. The gRPC and REST adapters turn
+// their wire forms into PredictCalls and back; everything in between happens here once: version
+// lookup, signature validation, batching, model runs, metrics, and the in-flight count that
+// SIGTERM drains. Thread-safe.
+#ifndef INFERD_SERVING_INFERENCE_SERVICE_H_
+#define INFERD_SERVING_INFERENCE_SERVICE_H_
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "loader/model_manager.h"
+#include "models/cpu/cpu_device.h"
+#include "models/model.h"
+#include "serving/batch_scheduler.h"
+#include "serving/edge_tensor.h"
+#include "serving/metrics.h"
+#include "serving/signature.h"
+#include "tensorflow_serving/apis/get_model_metadata.pb.h"
+#include "tensorflow_serving/apis/get_model_status.pb.h"
+#include "tensorflow_serving/apis/model.pb.h"
+#include "tensorflow_serving/apis/predict.pb.h"
+
+namespace inferd::serving {
+
+struct ServingOptions {
+  // Merge concurrent requests into batches (--enable_batching) with these queue options.
+  bool enable_batching = false;
+  BatchQueueOptions batching;
+  // Threads that run batches (with batching off: that many requests run at once).
+  int num_batch_threads = 1;
+  // Replay <version>/assets.extra/tf_serving_warmup_requests before a version is AVAILABLE.
+  bool enable_model_warmup = true;
+  // Responses carry tensor_content instead of *_val (--enable_serialization_as_tensor_content).
+  bool tensor_content_output = false;
+  // Shared by all models; null makes one with a thread per core.
+  std::shared_ptr<models::CpuDevice> device;
+};
+
+// One loaded model version: the planned model, its signature and its batch queue.
+class ServableModel : public loader::Servable {
+ public:
+  ServableModel(std::unique_ptr<models::Model> model, BatchScheduler* scheduler,
+                std::shared_ptr<BatchQueue> queue, bool batched);
+  ~ServableModel() override;
+
+  const models::Model& model() const { return *model_; }
+  const Signature& signature() const { return signature_; }
+  BatchQueue& queue() const { return *queue_; }
+  // True when requests are merged into batches (batching on and the model is batchable).
+  bool batched() const { return batched_; }
+
+ private:
+  std::unique_ptr<models::Model> model_;
+  Signature signature_;
+  BatchScheduler* scheduler_;
+  std::shared_ptr<BatchQueue> queue_;
+  bool batched_;
+};
+
+struct PredictCall {
+  loader::ServableHandle handle;  // from Resolve()
+  std::string signature_name;
+  NamedTensors inputs;
+  std::vector<std::string> output_filter;  // empty: all outputs
+  absl::Time deadline = absl::InfiniteFuture();
+};
+
+struct PredictResult {
+  std::string model;
+  int64_t version = 0;
+  NamedTensors outputs;  // in signature order, filtered
+};
+
+// What a request is, for metrics: API name ("Predict", ...) and entrypoint ("GRPC", "REST").
+struct RequestInfo {
+  std::string model;
+  std::string api;
+  std::string entrypoint;
+  absl::Time start = absl::Now();
+};
+
+class InferenceService {
+ public:
+  InferenceService(ServingOptions options, Metrics* metrics);
+  ~InferenceService();
+
+  // Builds the LoadFn the ModelManager calls: load, plan, create the queue, warm up.
+  loader::LoadFn MakeLoadFn();
+  // Call once, before serving; the manager must outlive this service's use.
+  void set_manager(loader::ModelManager* manager) { manager_ = manager; }
+  loader::ModelManager& manager() const { return *manager_; }
+
+  absl::StatusOr<loader::ServableHandle> Resolve(const loader::ServableRequest& request) const;
+  // TF Serving's ModelSpec -> ServableRequest.
+  static loader::ServableRequest FromModelSpec(const tensorflow::serving::ModelSpec& spec);
+
+  // Validates the call against the version's signature and queues it. `done` is called exactly
+  // once: inline for validation errors and a full queue, else on a batch thread.
+  void Predict(PredictCall call, std::function<void(absl::StatusOr<PredictResult>)> done);
+
+  absl::StatusOr<tensorflow::serving::GetModelMetadataResponse> GetModelMetadata(
+      const tensorflow::serving::GetModelMetadataRequest& request) const;
+  absl::StatusOr<tensorflow::serving::GetModelStatusResponse> GetModelStatus(
+      const tensorflow::serving::GetModelStatusRequest& request) const;
+
+  // Records a finished request in the metrics (every API, every outcome).
+  void Finish(const RequestInfo& info, int64_t version, const absl::Status& status,
+              int64_t examples = 0);
+
+  // Predict calls accepted and not yet answered.
+  int64_t inflight() const { return inflight_.load(); }
+  Metrics& metrics() const { return *metrics_; }
+  const ServingOptions& options() const { return options_; }
+
+ private:
+  absl::Status Warmup(const ServableModel& servable, const std::string& name, int64_t version,
+                      const std::filesystem::path& dir);
+
+  const ServingOptions options_;
+  Metrics* const metrics_;
+  std::shared_ptr<models::CpuDevice> device_;
+  std::unique_ptr<BatchScheduler> scheduler_;
+  loader::ModelManager* manager_ = nullptr;
+  std::atomic<int64_t> inflight_{0};
+};
+
+// Signature of a servable as TF Serving's SignatureDef.
+tensorflow::SignatureDef ToSignatureDef(const Signature& signature);
+
+}  // namespace inferd::serving
+
+#endif  // INFERD_SERVING_INFERENCE_SERVICE_H_

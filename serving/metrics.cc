@@ -1,0 +1,188 @@
+#include "serving/metrics.h"
+
+#include <cmath>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "prometheus/text_serializer.h"
+#include "tensorflow/core/protobuf/error_codes.pb.h"
+
+namespace inferd::serving {
+namespace {
+using prometheus::BuildCounter;
+using prometheus::BuildGauge;
+using prometheus::BuildHistogram;
+using prometheus::Histogram;
+
+// TF Serving's latency buckets: 10 us x 1.8^i, 33 buckets.
+Histogram::BucketBoundaries TfLatencyBuckets() {
+  Histogram::BucketBoundaries b;
+  double v = 10;
+  for (int i = 0; i < 33; ++i, v *= 1.8) b.push_back(v);
+  return b;
+}
+Histogram::BucketBoundaries PowersOfTwo(int n) {
+  Histogram::BucketBoundaries b;
+  for (int i = 0; i < n; ++i) b.push_back(std::ldexp(1.0, i));
+  return b;
+}
+Histogram::BucketBoundaries SecondsBuckets() {
+  return {0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30};
+}
+double Micros(absl::Duration d) { return absl::ToDoubleMicroseconds(d); }
+std::string CodeName(const absl::Status& s) {
+  return tensorflow::error::Code_Name(static_cast<tensorflow::error::Code>(s.code()));
+}
+
+}  // namespace
+
+Metrics::Metrics()
+    : registry_(std::make_shared<prometheus::Registry>()),
+      tf_request_count_(BuildCounter()
+                            .Name(":tensorflow:serving:request_count")
+                            .Help("The total number of requests.")
+                            .Register(*registry_)),
+      tf_request_latency_(BuildHistogram()
+                              .Name(":tensorflow:serving:request_latency")
+                              .Help("Distribution of wall time (in microseconds) for requests.")
+                              .Register(*registry_)),
+      tf_runtime_latency_(BuildHistogram()
+                              .Name(":tensorflow:serving:runtime_latency")
+                              .Help("Distribution of wall time (in microseconds) for model runs.")
+                              .Register(*registry_)),
+      tf_example_counts_(BuildHistogram()
+                             .Name(":tensorflow:serving:request_example_counts")
+                             .Help("The number of examples (batch rows) per request.")
+                             .Register(*registry_)),
+      tf_example_count_total_(BuildCounter()
+                                  .Name(":tensorflow:serving:request_example_count_total")
+                                  .Help("The total number of examples processed.")
+                                  .Register(*registry_)),
+      tf_load_attempts_(BuildCounter()
+                            .Name(":tensorflow:cc:saved_model:load_attempt_count")
+                            .Help("The number of model version loads, by status.")
+                            .Register(*registry_)),
+      tf_load_latency_(BuildCounter()
+                           .Name(":tensorflow:cc:saved_model:load_latency")
+                           .Help("Total time spent loading model versions, in microseconds.")
+                           .Register(*registry_)),
+      tf_warmup_latency_(BuildHistogram()
+                             .Name(":tensorflow:serving:model_warmup_latency")
+                             .Help("Distribution of wall time (in microseconds) for warmup.")
+                             .Register(*registry_)),
+      tf_warmup_records_(BuildCounter()
+                             .Name(":tensorflow:serving:model_warmup_records_read")
+                             .Help("The number of warmup records read.")
+                             .Register(*registry_)),
+      tf_queuing_latency_(BuildHistogram()
+                              .Name(":tensorflow:serving:batching_session:queuing_latency")
+                              .Help("Time (in microseconds) batches wait in their queue.")
+                              .Register(*registry_)),
+      tf_input_batch_size_(BuildHistogram()
+                               .Name(":tensorflow:serving:batching_session:input_batch_size")
+                               .Help("Rows of real requests per batch.")
+                               .Register(*registry_)),
+      tf_processed_batch_size_(
+          BuildHistogram()
+              .Name(":tensorflow:serving:batching_session:processed_batch_size")
+              .Help("Rows per batch run, padding included.")
+              .Register(*registry_)),
+      tf_padding_size_(BuildHistogram()
+                           .Name(":tensorflow:serving:batching_session:padding_size")
+                           .Help("Rows of padding per batch.")
+                           .Register(*registry_)),
+      request_latency_(BuildHistogram()
+                           .Name("inferd_request_latency_seconds")
+                           .Help("Request latency by model, version, API and status.")
+                           .Register(*registry_)),
+      queue_depth_(BuildGauge()
+                       .Name("inferd_batch_queue_depth")
+                       .Help("Requests waiting in a model version's batch queue.")
+                       .Register(*registry_)),
+      batch_size_(BuildHistogram()
+                      .Name("inferd_batch_size")
+                      .Help("Rows of real requests per executed batch.")
+                      .Register(*registry_)),
+      version_state_(BuildGauge()
+                         .Name("inferd_model_version_state")
+                         .Help("1 for the current state of each model version.")
+                         .Register(*registry_)),
+      inflight_(BuildGauge()
+                    .Name("inferd_inflight_requests")
+                    .Help("Predict requests accepted and not yet answered.")
+                    .Register(*registry_)) {}
+
+void Metrics::RecordRequest(const std::string& model, int64_t version, const std::string& api,
+                            const std::string& entrypoint, const absl::Status& status,
+                            absl::Duration latency, int64_t examples) {
+  const std::string code = CodeName(status);
+  tf_request_count_.Add({{"model_name", model}, {"status", code}}).Increment();
+  tf_request_latency_
+      .Add({{"model_name", model}, {"API", api}, {"entrypoint", entrypoint}}, TfLatencyBuckets())
+      .Observe(Micros(latency));
+  request_latency_
+      .Add({{"model", model},
+            {"version", version > 0 ? absl::StrCat(version) : ""},
+            {"api", api},
+            {"entrypoint", entrypoint},
+            {"status", code}},
+           SecondsBuckets())
+      .Observe(absl::ToDoubleSeconds(latency));
+  if (status.ok() && examples > 0) {
+    tf_example_counts_.Add({{"model", model}}, PowersOfTwo(15)).Observe(examples);
+    tf_example_count_total_.Add({{"model", model}}).Increment(examples);
+  }
+}
+
+void Metrics::RecordRuntime(const std::string& model, absl::Duration latency) {
+  tf_runtime_latency_
+      .Add({{"model_name", model}, {"API", "Predict"}, {"runtime", "inferd"}}, TfLatencyBuckets())
+      .Observe(Micros(latency));
+}
+
+void Metrics::RecordBatch(const std::string& model, int64_t batch_size, int64_t padding,
+                          absl::Duration queue_wait) {
+  tf_queuing_latency_.Add({{"model_name", model}}, TfLatencyBuckets()).Observe(Micros(queue_wait));
+  tf_input_batch_size_.Add({{"model_name", model}}, PowersOfTwo(12)).Observe(batch_size);
+  tf_processed_batch_size_.Add({{"model_name", model}}, PowersOfTwo(12))
+      .Observe(batch_size + padding);
+  tf_padding_size_.Add({{"model_name", model}}, PowersOfTwo(12)).Observe(padding);
+  batch_size_.Add({{"model", model}}, PowersOfTwo(12)).Observe(batch_size);
+}
+
+void Metrics::SetQueueDepth(const std::string& model, int64_t version, int64_t depth) {
+  queue_depth_.Add({{"model", model}, {"version", absl::StrCat(version)}}).Set(depth);
+}
+
+void Metrics::RecordLoad(const std::string& model_path, const absl::Status& status,
+                         absl::Duration latency) {
+  tf_load_attempts_.Add({{"model_path", model_path}, {"status", status.ok() ? "success" : "fail"}})
+      .Increment();
+  tf_load_latency_.Add({{"model_path", model_path}}).Increment(Micros(latency));
+}
+
+void Metrics::RecordWarmup(const std::string& model_path, const absl::Status& status,
+                           absl::Duration latency, int64_t records) {
+  tf_warmup_latency_.Add({{"model_path", model_path}, {"status", CodeName(status)}},
+                         TfLatencyBuckets())
+      .Observe(Micros(latency));
+  tf_warmup_records_.Add({}).Increment(records);
+}
+
+void Metrics::SetVersionState(const std::string& model, int64_t version,
+                              const std::string& state) {
+  for (const char* s : {"START", "LOADING", "AVAILABLE", "UNLOADING", "END"}) {
+    version_state_.Add({{"model", model}, {"version", absl::StrCat(version)}, {"state", s}})
+        .Set(state == s ? 1 : 0);
+  }
+}
+
+void Metrics::SetInflight(int64_t n) { inflight_.Add({}).Set(n); }
+
+std::string Metrics::Serialize() const {
+  std::ostringstream out;
+  prometheus::TextSerializer().Serialize(out, registry_->Collect());
+  return out.str();
+}
+
+}  // namespace inferd::serving

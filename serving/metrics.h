@@ -1,0 +1,68 @@
+// The server's Prometheus metrics (prometheus-cpp), exposed as text on the REST port.
+// TF Serving's names are kept so existing dashboards work (":tensorflow:serving:request_count",
+// ...); inferd's own metrics are prefixed "inferd_". Thread-safe.
+#ifndef INFERD_SERVING_METRICS_H_
+#define INFERD_SERVING_METRICS_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "prometheus/counter.h"
+#include "prometheus/family.h"
+#include "prometheus/gauge.h"
+#include "prometheus/histogram.h"
+#include "prometheus/registry.h"
+
+namespace inferd::serving {
+
+class Metrics {
+ public:
+  Metrics();
+
+  // One finished request. `api`: "Predict", "GetModelMetadata", ...; `entrypoint`: "GRPC" or
+  // "REST"; `version` 0 when no version was resolved.
+  void RecordRequest(const std::string& model, int64_t version, const std::string& api,
+                     const std::string& entrypoint, const absl::Status& status,
+                     absl::Duration latency, int64_t examples);
+  void RecordRuntime(const std::string& model, absl::Duration latency);
+  void RecordBatch(const std::string& model, int64_t batch_size, int64_t padding,
+                   absl::Duration queue_wait);
+  void SetQueueDepth(const std::string& model, int64_t version, int64_t depth);
+  void RecordLoad(const std::string& model_path, const absl::Status& status, absl::Duration latency);
+  void RecordWarmup(const std::string& model_path, const absl::Status& status,
+                    absl::Duration latency, int64_t records);
+  // Exactly one state per (model, version) is 1.
+  void SetVersionState(const std::string& model, int64_t version, const std::string& state);
+  void SetInflight(int64_t n);
+
+  // Prometheus text exposition format.
+  std::string Serialize() const;
+
+ private:
+  std::shared_ptr<prometheus::Registry> registry_;
+  prometheus::Family<prometheus::Counter>& tf_request_count_;
+  prometheus::Family<prometheus::Histogram>& tf_request_latency_;
+  prometheus::Family<prometheus::Histogram>& tf_runtime_latency_;
+  prometheus::Family<prometheus::Histogram>& tf_example_counts_;
+  prometheus::Family<prometheus::Counter>& tf_example_count_total_;
+  prometheus::Family<prometheus::Counter>& tf_load_attempts_;
+  prometheus::Family<prometheus::Counter>& tf_load_latency_;
+  prometheus::Family<prometheus::Histogram>& tf_warmup_latency_;
+  prometheus::Family<prometheus::Counter>& tf_warmup_records_;
+  prometheus::Family<prometheus::Histogram>& tf_queuing_latency_;
+  prometheus::Family<prometheus::Histogram>& tf_input_batch_size_;
+  prometheus::Family<prometheus::Histogram>& tf_processed_batch_size_;
+  prometheus::Family<prometheus::Histogram>& tf_padding_size_;
+  prometheus::Family<prometheus::Histogram>& request_latency_;
+  prometheus::Family<prometheus::Gauge>& queue_depth_;
+  prometheus::Family<prometheus::Histogram>& batch_size_;
+  prometheus::Family<prometheus::Gauge>& version_state_;
+  prometheus::Family<prometheus::Gauge>& inflight_;
+};
+
+}  // namespace inferd::serving
+
+#endif  // INFERD_SERVING_METRICS_H_
