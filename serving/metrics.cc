@@ -14,20 +14,31 @@ using prometheus::BuildGauge;
 using prometheus::BuildHistogram;
 using prometheus::Histogram;
 
+// Bucket boundaries are built once: Family::Add takes them on every call.
 // TF Serving's latency buckets: 10 us x 1.8^i, 33 buckets.
-Histogram::BucketBoundaries TfLatencyBuckets() {
-  Histogram::BucketBoundaries b;
-  double v = 10;
-  for (int i = 0; i < 33; ++i, v *= 1.8) b.push_back(v);
-  return b;
+const Histogram::BucketBoundaries& TfLatencyBuckets() {
+  static const Histogram::BucketBoundaries* b = [] {
+    auto* out = new Histogram::BucketBoundaries;
+    double v = 10;
+    for (int i = 0; i < 33; ++i, v *= 1.8) out->push_back(v);
+    return out;
+  }();
+  return *b;
 }
-Histogram::BucketBoundaries PowersOfTwo(int n) {
-  Histogram::BucketBoundaries b;
-  for (int i = 0; i < n; ++i) b.push_back(std::ldexp(1.0, i));
-  return b;
+const Histogram::BucketBoundaries& PowersOfTwo(int n) {
+  static const Histogram::BucketBoundaries* b15 = [] {
+    auto* out = new Histogram::BucketBoundaries;
+    for (int i = 0; i < 15; ++i) out->push_back(std::ldexp(1.0, i));
+    return out;
+  }();
+  static const Histogram::BucketBoundaries* b12 = new Histogram::BucketBoundaries(
+      b15->begin(), b15->begin() + 12);
+  return n == 15 ? *b15 : *b12;
 }
-Histogram::BucketBoundaries SecondsBuckets() {
-  return {0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30};
+const Histogram::BucketBoundaries& SecondsBuckets() {
+  static const Histogram::BucketBoundaries* b = new Histogram::BucketBoundaries{
+      0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30};
+  return *b;
 }
 double Micros(absl::Duration d) { return absl::ToDoubleMicroseconds(d); }
 std::string CodeName(const absl::Status& s) {

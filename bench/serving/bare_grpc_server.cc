@@ -1,0 +1,133 @@
+// bare_grpc_server: the cost of gRPC alone, as a peer for inferd-server in bench/serving.
+//
+// Registers tensorflow.serving.PredictionService with gRPC's callback API (as inferd does) and
+// answers every Predict with a precomputed PredictResponse shaped like inferd's answer for the
+// digits model: outputs["probabilities"] DT_FLOAT [1,10] in float_val, model_spec {name,
+// version, signature_name}. No model, no request parsing beyond what gRPC does. gRPC's own
+// thread defaults are kept.
+//
+//   bare_grpc_server [--port=N] [--address=127.0.0.1]
+//
+// Prints "bare_grpc_server listening on ADDRESS:PORT" on stdout once it serves (--port=0 picks a
+// free port), and exits on SIGTERM/SIGINT.
+#include <signal.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <string>
+
+#include <grpcpp/grpcpp.h>
+
+#include "tensorflow_serving/apis/prediction_service.grpc.pb.h"
+
+namespace {
+
+// The digits model's answer for a constant 0.5 image (as inferd computes it); only the size and
+// shape matter here.
+constexpr float kProbabilities[10] = {0.040499803f, 0.027591199f,  4.455679e-05f,
+                                      0.0062091253f, 0.84120905f,  0.001644619f,
+                                      0.005412907f,  0.00011069288f, 0.03906147f,
+                                      0.038216613f};
+
+tensorflow::serving::PredictResponse MakeResponse() {
+  tensorflow::serving::PredictResponse r;
+  auto* spec = r.mutable_model_spec();
+  spec->set_name("digits");
+  spec->mutable_version()->set_value(1);
+  spec->set_signature_name("serving_default");
+  tensorflow::TensorProto& t = (*r.mutable_outputs())["probabilities"];
+  t.set_dtype(tensorflow::DT_FLOAT);
+  t.mutable_tensor_shape()->add_dim()->set_size(1);
+  t.mutable_tensor_shape()->add_dim()->set_size(10);
+  for (float p : kProbabilities) t.add_float_val(p);
+  return r;
+}
+
+// Stateless after construction; Predict runs concurrently on gRPC's threads.
+class BarePredictionService final
+    : public tensorflow::serving::PredictionService::CallbackService {
+ public:
+  BarePredictionService() : response_(MakeResponse()) {}
+
+  grpc::ServerUnaryReactor* Predict(grpc::CallbackServerContext* context,
+                                    const tensorflow::serving::PredictRequest* /*request*/,
+                                    tensorflow::serving::PredictResponse* response) override {
+    response->CopyFrom(response_);
+    auto* reactor = context->DefaultReactor();
+    reactor->Finish(grpc::Status::OK);
+    return reactor;
+  }
+
+ private:
+  const tensorflow::serving::PredictResponse response_;
+};
+
+int Usage(const char* message) {
+  std::fprintf(stderr,
+               "bare_grpc_server: %s\n"
+               "usage: bare_grpc_server [--port=N (0: free port; default 0)] "
+               "[--address=A (default 127.0.0.1)]\n",
+               message);
+  return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string address = "127.0.0.1";
+  int port = 0;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "--help" || arg == "-h") {
+      Usage("answers every tensorflow.serving.PredictionService/Predict with a fixed response");
+      return 0;
+    }
+    std::string value;
+    const auto eq = arg.find('=');
+    if (eq != std::string::npos) {
+      value = arg.substr(eq + 1);
+      arg = arg.substr(0, eq);
+    } else if (i + 1 < argc) {
+      value = argv[++i];
+    } else {
+      return Usage(("missing value for " + arg).c_str());
+    }
+    if (arg == "--port") {
+      char* end = nullptr;
+      port = static_cast<int>(std::strtol(value.c_str(), &end, 10));
+      if (value.empty() || *end != '\0' || port < 0 || port > 65535) {
+        return Usage(("bad --port " + value).c_str());
+      }
+    } else if (arg == "--address") {
+      address = value;
+    } else {
+      return Usage(("unknown flag " + arg).c_str());
+    }
+  }
+
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  BarePredictionService service;
+  grpc::ServerBuilder builder;
+  int bound_port = 0;
+  builder.AddListeningPort(address + ":" + std::to_string(port),
+                           grpc::InsecureServerCredentials(), &bound_port);
+  builder.RegisterService(&service);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (server == nullptr || bound_port == 0) {
+    std::fprintf(stderr, "bare_grpc_server: cannot listen on %s:%d\n", address.c_str(), port);
+    return 1;
+  }
+  std::printf("bare_grpc_server listening on %s:%d\n", address.c_str(), bound_port);
+  std::fflush(stdout);
+
+  int received = 0;
+  sigwait(&signals, &received);
+  server->Shutdown();
+  return 0;
+}

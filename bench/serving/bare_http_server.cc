@@ -1,0 +1,185 @@
+// bare_http_server: the cost of HTTP/1.1 alone, as a peer for inferd-server's REST API in
+// bench/serving.
+//
+// Boost.Beast, asynchronous, keep-alive; one io_context run by --threads threads, a strand per
+// connection, TCP_NODELAY (the same structure as inferd's serving/http_server.cc, without
+// timeouts or a handler). Every POST is answered 200 with the JSON body inferd returns for one
+// digits prediction; anything else gets 405.
+//
+//   bare_http_server [--port=N] [--threads=N] [--address=127.0.0.1]
+//
+// Prints "bare_http_server listening on ADDRESS:PORT" on stdout once it serves (--port=0 picks a
+// free port), and exits on SIGTERM/SIGINT.
+#include <utility>  // before Boost (Asio with newer standards needs std::exchange)
+
+#include <signal.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+namespace {
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = net::ip::tcp;
+
+// inferd's REST answer for the digits model on a constant 0.5 image.
+constexpr char kPredictBody[] =
+    "{\"predictions\":[[0.040499803,0.027591199,4.455679e-05,0.0062091253,0.84120905,"
+    "0.001644619,0.005412907,0.00011069288,0.03906147,0.038216613]]}";
+constexpr size_t kMaxBodyBytes = size_t{64} << 20;
+
+// One keep-alive connection: read a request, write the fixed answer, read the next one. All its
+// handlers run on the connection's strand.
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  explicit Session(tcp::socket socket) : stream_(std::move(socket)) {}
+
+  void Start() {
+    net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->Read(); });
+  }
+
+ private:
+  void Read() {
+    parser_.emplace();
+    parser_->body_limit(kMaxBodyBytes);
+    http::async_read(stream_, buffer_, *parser_,
+                     [self = shared_from_this()](beast::error_code ec, size_t) {
+                       self->OnRead(ec);
+                     });
+  }
+
+  void OnRead(beast::error_code ec) {
+    if (ec) return Close();
+    const http::request<http::string_body>& req = parser_->get();
+    const bool post = req.method() == http::verb::post;
+    res_.emplace(post ? http::status::ok : http::status::method_not_allowed, req.version());
+    res_->set(http::field::server, "bare");
+    res_->set(http::field::content_type, "application/json");
+    res_->body() = post ? kPredictBody : "{\"error\":\"POST only\"}";
+    res_->keep_alive(req.keep_alive());
+    res_->prepare_payload();
+    http::async_write(stream_, *res_, [self = shared_from_this()](beast::error_code ec, size_t) {
+      if (ec || !self->res_->keep_alive()) return self->Close();
+      self->Read();
+    });
+  }
+
+  void Close() {
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    stream_.close();
+  }
+
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  std::optional<http::response<http::string_body>> res_;
+};
+
+void Accept(net::io_context& ioc, tcp::acceptor& acceptor) {
+  acceptor.async_accept(net::make_strand(ioc), [&ioc, &acceptor](beast::error_code ec,
+                                                                 tcp::socket socket) {
+    if (ec == net::error::operation_aborted || !acceptor.is_open()) return;
+    if (!ec) {
+      socket.set_option(tcp::no_delay(true), ec);
+      std::make_shared<Session>(std::move(socket))->Start();
+    }
+    Accept(ioc, acceptor);
+  });
+}
+
+int Usage(const char* message) {
+  std::fprintf(stderr,
+               "bare_http_server: %s\n"
+               "usage: bare_http_server [--port=N (0: free port; default 0)] "
+               "[--threads=N (default 2)] [--address=A (default 127.0.0.1)]\n",
+               message);
+  return 2;
+}
+
+bool ParseInt(const std::string& s, int lo, int hi, int* out) {
+  char* end = nullptr;
+  const long v = std::strtol(s.c_str(), &end, 10);
+  if (s.empty() || *end != '\0' || v < lo || v > hi) return false;
+  *out = static_cast<int>(v);
+  return true;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string address = "127.0.0.1";
+  int port = 0;
+  int threads = 2;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "--help" || arg == "-h") {
+      Usage("answers every HTTP POST with a fixed digits prediction (JSON)");
+      return 0;
+    }
+    std::string value;
+    const auto eq = arg.find('=');
+    if (eq != std::string::npos) {
+      value = arg.substr(eq + 1);
+      arg = arg.substr(0, eq);
+    } else if (i + 1 < argc) {
+      value = argv[++i];
+    } else {
+      return Usage(("missing value for " + arg).c_str());
+    }
+    if (arg == "--port") {
+      if (!ParseInt(value, 0, 65535, &port)) return Usage(("bad --port " + value).c_str());
+    } else if (arg == "--threads") {
+      if (!ParseInt(value, 1, 1024, &threads)) return Usage(("bad --threads " + value).c_str());
+    } else if (arg == "--address") {
+      address = value;
+    } else {
+      return Usage(("unknown flag " + arg).c_str());
+    }
+  }
+  signal(SIGPIPE, SIG_IGN);
+
+  net::io_context ioc(threads);
+  tcp::acceptor acceptor(net::make_strand(ioc));
+  beast::error_code ec;
+  const auto ip = net::ip::make_address(address, ec);
+  if (ec) return Usage(("bad --address " + address).c_str());
+  const tcp::endpoint endpoint(ip, static_cast<unsigned short>(port));
+  acceptor.open(endpoint.protocol(), ec);
+  if (!ec) acceptor.set_option(net::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor.bind(endpoint, ec);
+  if (!ec) acceptor.listen(net::socket_base::max_listen_connections, ec);
+  if (ec) {
+    std::fprintf(stderr, "bare_http_server: cannot listen on %s:%d: %s\n", address.c_str(), port,
+                 ec.message().c_str());
+    return 1;
+  }
+  Accept(ioc, acceptor);
+
+  net::signal_set stop(ioc, SIGINT, SIGTERM);
+  stop.async_wait([&ioc](beast::error_code, int) { ioc.stop(); });
+
+  std::printf("bare_http_server listening on %s:%d\n", address.c_str(),
+              acceptor.local_endpoint().port());
+  std::fflush(stdout);
+
+  std::vector<std::thread> pool;
+  for (int i = 1; i < threads; ++i) pool.emplace_back([&ioc] { ioc.run(); });
+  ioc.run();
+  for (auto& t : pool) t.join();
+  return 0;
+}
