@@ -10,6 +10,7 @@
 //
 // Prints "bare_grpc_server listening on ADDRESS:PORT" on stdout once it serves (--port=0 picks a
 // free port), and exits on SIGTERM/SIGINT.
+#include <grpcpp/grpcpp.h>
 #include <signal.h>
 
 #include <cstdio>
@@ -17,18 +18,15 @@
 #include <memory>
 #include <string>
 
-#include <grpcpp/grpcpp.h>
-
 #include "tensorflow_serving/apis/prediction_service.grpc.pb.h"
 
 namespace {
 
 // The digits model's answer for a constant 0.5 image (as inferd computes it); only the size and
 // shape matter here.
-constexpr float kProbabilities[10] = {0.040499803f, 0.027591199f,  4.455679e-05f,
-                                      0.0062091253f, 0.84120905f,  0.001644619f,
-                                      0.005412907f,  0.00011069288f, 0.03906147f,
-                                      0.038216613f};
+constexpr float kProbabilities[10] = {0.040499803f, 0.027591199f, 4.455679e-05f, 0.0062091253f,
+                                      0.84120905f,  0.001644619f, 0.005412907f,  0.00011069288f,
+                                      0.03906147f,  0.038216613f};
 
 tensorflow::serving::PredictResponse MakeResponse() {
   tensorflow::serving::PredictResponse r;
@@ -45,8 +43,7 @@ tensorflow::serving::PredictResponse MakeResponse() {
 }
 
 // Stateless after construction; Predict runs concurrently on gRPC's threads.
-class BarePredictionService final
-    : public tensorflow::serving::PredictionService::CallbackService {
+class BarePredictionService final : public tensorflow::serving::PredictionService::CallbackService {
  public:
   BarePredictionService() : response_(MakeResponse()) {}
 
@@ -115,8 +112,8 @@ int main(int argc, char** argv) {
   BarePredictionService service;
   grpc::ServerBuilder builder;
   int bound_port = 0;
-  builder.AddListeningPort(address + ":" + std::to_string(port),
-                           grpc::InsecureServerCredentials(), &bound_port);
+  builder.AddListeningPort(address + ":" + std::to_string(port), grpc::InsecureServerCredentials(),
+                           &bound_port);
   builder.RegisterService(&service);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || bound_port == 0) {

@@ -10,17 +10,11 @@
 //
 // Prints "bare_http_server listening on ADDRESS:PORT" on stdout once it serves (--port=0 picks a
 // free port), and exits on SIGTERM/SIGINT.
+// clang-format off
 #include <utility>  // before Boost (Asio with newer standards needs std::exchange)
+// clang-format on
 
 #include <signal.h>
-
-#include <cstdio>
-#include <cstdlib>
-#include <memory>
-#include <optional>
-#include <string>
-#include <thread>
-#include <vector>
 
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/io_context.hpp>
@@ -29,6 +23,13 @@
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
 
 namespace {
 namespace net = boost::asio;
@@ -56,10 +57,9 @@ class Session : public std::enable_shared_from_this<Session> {
   void Read() {
     parser_.emplace();
     parser_->body_limit(kMaxBodyBytes);
-    http::async_read(stream_, buffer_, *parser_,
-                     [self = shared_from_this()](beast::error_code ec, size_t) {
-                       self->OnRead(ec);
-                     });
+    http::async_read(
+        stream_, buffer_, *parser_,
+        [self = shared_from_this()](beast::error_code ec, size_t) { self->OnRead(ec); });
   }
 
   void OnRead(beast::error_code ec) {
@@ -91,15 +91,15 @@ class Session : public std::enable_shared_from_this<Session> {
 };
 
 void Accept(net::io_context& ioc, tcp::acceptor& acceptor) {
-  acceptor.async_accept(net::make_strand(ioc), [&ioc, &acceptor](beast::error_code ec,
-                                                                 tcp::socket socket) {
-    if (ec == net::error::operation_aborted || !acceptor.is_open()) return;
-    if (!ec) {
-      socket.set_option(tcp::no_delay(true), ec);
-      std::make_shared<Session>(std::move(socket))->Start();
-    }
-    Accept(ioc, acceptor);
-  });
+  acceptor.async_accept(net::make_strand(ioc),
+                        [&ioc, &acceptor](beast::error_code ec, tcp::socket socket) {
+                          if (ec == net::error::operation_aborted || !acceptor.is_open()) return;
+                          if (!ec) {
+                            socket.set_option(tcp::no_delay(true), ec);
+                            std::make_shared<Session>(std::move(socket))->Start();
+                          }
+                          Accept(ioc, acceptor);
+                        });
 }
 
 int Usage(const char* message) {

@@ -24,6 +24,7 @@ nothing beyond the model, i.e. bare's machine CPU per request (all cores, client
 that plus the model's time per image.
   resnet_serving_r<N>.json       load_client.py load output
   resnet_run_r<N>.json           inferd-run --bench --json output
+  resnet_batches_r<N>.json       inferd_batch_size sum and count from the server's metrics
 
 Per peer, the best round (highest throughput) is kept, with that round's latency percentiles;
 the ratio is best over best. Ratios within each round (both sides back to back, so under the
@@ -196,7 +197,13 @@ def resnet_section(work):
     runs = [read_json(p) for p in rounds_of(work, "resnet_run_r*.json")]
     if not serving and not runs:
         return None
-    for s in serving:
+    for path, s in zip(rounds_of(work, "resnet_serving_r*.json"), serving):
+        batches_path = path.replace("resnet_serving_", "resnet_batches_")
+        if os.path.exists(batches_path):
+            b = read_json(batches_path)
+            if b.get("count"):
+                s["batches"] = int(b["count"])
+                s["mean_batch_size"] = round(b["sum"] / b["count"], 2)
         s["valid"] = s.get("errors", 1) == 0 and s.get("requests", 0) > 0
         if not s["valid"]:
             s["problem"] = "%s errors, %s answers" % (s.get("errors"), s.get("requests"))
@@ -248,6 +255,9 @@ def print_table(result):
                      sec.get("ratio"), sec["target"], sec.get("meets_target")))
         rows.append(("  latency p50 / p99 ms", fmt_lat(s),
                      "batch median: %.1f" % r["median_ms"] if r else "-", None, None, None))
+        if s and "mean_batch_size" in s:
+            rows.append(("  mean batch size (server metrics)", "%.2f" % s["mean_batch_size"], "8",
+                         None, None, None))
     print()
     print("%-38s %-16s %-24s %6s %7s" % ("measurement", "inferd", "peer", "ratio", "target"))
     for name, a, b, ratio, target, ok in rows:
