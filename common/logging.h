@@ -30,6 +30,11 @@ class LogLine {
   LogSeverity severity_;
   std::ostringstream stream_;
 };
+// Turns the stream expression into void so the macro is one expression (no dangling else when
+// used in an unbraced if). `&` binds looser than `<<`.
+struct LogVoidify {
+  void operator&(std::ostream&) {}
+};
 }  // namespace logging_internal
 
 }  // namespace inferd
@@ -37,10 +42,10 @@ class LogLine {
 #define INFERD_LOG_SEVERITY_INFO ::inferd::LogSeverity::kInfo
 #define INFERD_LOG_SEVERITY_WARNING ::inferd::LogSeverity::kWarning
 #define INFERD_LOG_SEVERITY_ERROR ::inferd::LogSeverity::kError
-#define INFERD_LOG(severity)                                  \
-  if (!::inferd::LogEnabled(INFERD_LOG_SEVERITY_##severity)) \
-    ;                                                         \
-  else                                                        \
-    ::inferd::logging_internal::LogLine(INFERD_LOG_SEVERITY_##severity).stream()
+#define INFERD_LOG(severity)                                     \
+  !::inferd::LogEnabled(INFERD_LOG_SEVERITY_##severity)          \
+      ? (void)0                                                  \
+      : ::inferd::logging_internal::LogVoidify() &               \
+            ::inferd::logging_internal::LogLine(INFERD_LOG_SEVERITY_##severity).stream()
 
 #endif  // INFERD_COMMON_LOGGING_H_

@@ -365,13 +365,10 @@ void ModelManager::Run() {
         next_poll = absl::Now() + options_.poll_interval;
       }
     }
-    bool busy = false;
     while (Step() == Action::kDidSomething) {
-      busy = true;
       absl::MutexLock lock(&mu_);
       if (stop_ || poll_requested_) break;
     }
-    (void)busy;
     absl::MutexLock lock(&mu_);
     // Wake for: stop, a requested poll, the next poll time, or (while versions wait for their
     // handles) a short retire interval.

@@ -63,9 +63,7 @@ grpc::ServerUnaryReactor* PredictionServiceImpl::Predict(
     call.inputs.emplace_back(alias, std::move(*tensor));
   }
   call.output_filter.assign(request->output_filter().begin(), request->output_filter().end());
-  const int64_t examples =
-      call.inputs.empty() || call.inputs[0].second.shape.empty() ? 1
-                                                                 : call.inputs[0].second.shape[0];
+  const int64_t examples = ExampleCount(call.inputs);
   const std::string signature = request->model_spec().signature_name().empty()
                                     ? kDefaultSignature
                                     : request->model_spec().signature_name();

@@ -300,9 +300,7 @@ void HttpHandler::Predict(const std::string& model, std::optional<int64_t> versi
   call.signature_name = parsed->signature_name;
   call.inputs = std::move(parsed->inputs);
   call.deadline = absl::Now() + options_.predict_timeout;
-  const int64_t examples =
-      call.inputs.empty() || call.inputs[0].second.shape.empty() ? 1
-                                                                 : call.inputs[0].second.shape[0];
+  const int64_t examples = ExampleCount(call.inputs);
   const bool row_format = parsed->row_format;
   service_->Predict(std::move(call), [this, info, done, row_format, examples,
                                       v = handle->version](absl::StatusOr<PredictResult> result) {

@@ -102,6 +102,10 @@ bool Batchable(const Signature& sig) {
 
 }  // namespace
 
+int64_t ExampleCount(const NamedTensors& inputs) {
+  return inputs.empty() || inputs[0].second.shape.empty() ? 1 : inputs[0].second.shape[0];
+}
+
 tensorflow::SignatureDef ToSignatureDef(const Signature& signature) {
   tensorflow::SignatureDef def;
   def.set_method_name(kPredictMethodName);
@@ -120,10 +124,11 @@ tensorflow::SignatureDef ToSignatureDef(const Signature& signature) {
   return def;
 }
 
-ServableModel::ServableModel(std::unique_ptr<models::Model> model, BatchScheduler* scheduler,
-                             std::shared_ptr<BatchQueue> queue, bool batched)
+ServableModel::ServableModel(std::unique_ptr<models::Model> model, Signature signature,
+                             BatchScheduler* scheduler, std::shared_ptr<BatchQueue> queue,
+                             bool batched)
     : model_(std::move(model)),
-      signature_(SignatureFromModel(*model_)),
+      signature_(std::move(signature)),
       scheduler_(scheduler),
       queue_(std::move(queue)),
       batched_(batched) {}
@@ -186,8 +191,8 @@ loader::LoadFn InferenceService::MakeLoadFn() {
         [metrics, name, batched](const BatchStats& stats) {
           if (batched) metrics->RecordBatch(name, stats.batch_size, stats.padding, stats.oldest_wait);
         });
-    auto servable = std::make_shared<ServableModel>(std::move(*model), scheduler_.get(),
-                                                    std::move(queue), batched);
+    auto servable = std::make_shared<ServableModel>(std::move(*model), std::move(sig),
+                                                    scheduler_.get(), std::move(queue), batched);
     if (options_.enable_model_warmup) {
       RETURN_IF_ERROR(Warmup(*servable, name, version, dir));
     }

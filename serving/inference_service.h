@@ -46,8 +46,8 @@ struct ServingOptions {
 // One loaded model version: the planned model, its signature and its batch queue.
 class ServableModel : public loader::Servable {
  public:
-  ServableModel(std::unique_ptr<models::Model> model, BatchScheduler* scheduler,
-                std::shared_ptr<BatchQueue> queue, bool batched);
+  ServableModel(std::unique_ptr<models::Model> model, Signature signature,
+                BatchScheduler* scheduler, std::shared_ptr<BatchQueue> queue, bool batched);
   ~ServableModel() override;
 
   const models::Model& model() const { return *model_; }
@@ -130,6 +130,10 @@ class InferenceService {
   loader::ModelManager* manager_ = nullptr;
   std::atomic<int64_t> inflight_{0};
 };
+
+// Rows a request carries, for the example-count metrics: dimension 0 of its first input (1 for
+// a scalar or no input).
+int64_t ExampleCount(const NamedTensors& inputs);
 
 // Signature of a servable as TF Serving's SignatureDef.
 tensorflow::SignatureDef ToSignatureDef(const Signature& signature);

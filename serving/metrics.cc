@@ -121,7 +121,8 @@ Metrics::Metrics()
       inflight_(BuildGauge()
                     .Name("inferd_inflight_requests")
                     .Help("Predict requests accepted and not yet answered.")
-                    .Register(*registry_)) {}
+                    .Register(*registry_)),
+      inflight_gauge_(inflight_.Add({})) {}
 
 void Metrics::RecordRequest(const std::string& model, int64_t version, const std::string& api,
                             const std::string& entrypoint, const absl::Status& status,
@@ -188,7 +189,7 @@ void Metrics::SetVersionState(const std::string& model, int64_t version,
   }
 }
 
-void Metrics::SetInflight(int64_t n) { inflight_.Add({}).Set(n); }
+void Metrics::SetInflight(int64_t n) { inflight_gauge_.Set(n); }
 
 std::string Metrics::Serialize() const {
   std::ostringstream out;

@@ -61,6 +61,7 @@ class Metrics {
   prometheus::Family<prometheus::Histogram>& batch_size_;
   prometheus::Family<prometheus::Gauge>& version_state_;
   prometheus::Family<prometheus::Gauge>& inflight_;
+  prometheus::Gauge& inflight_gauge_;  // inflight_'s only series
 };
 
 }  // namespace inferd::serving

@@ -18,6 +18,7 @@
 #include <memory>
 #include <string>
 
+#include "common/flags.h"
 #include "tensorflow_serving/apis/prediction_service.grpc.pb.h"
 
 namespace {
@@ -60,47 +61,27 @@ class BarePredictionService final : public tensorflow::serving::PredictionServic
   const tensorflow::serving::PredictResponse response_;
 };
 
-int Usage(const char* message) {
-  std::fprintf(stderr,
-               "bare_grpc_server: %s\n"
-               "usage: bare_grpc_server [--port=N (0: free port; default 0)] "
-               "[--address=A (default 127.0.0.1)]\n",
-               message);
-  return 2;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
   std::string address = "127.0.0.1";
-  int port = 0;
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    if (arg == "--help" || arg == "-h") {
-      Usage("answers every tensorflow.serving.PredictionService/Predict with a fixed response");
-      return 0;
-    }
-    std::string value;
-    const auto eq = arg.find('=');
-    if (eq != std::string::npos) {
-      value = arg.substr(eq + 1);
-      arg = arg.substr(0, eq);
-    } else if (i + 1 < argc) {
-      value = argv[++i];
-    } else {
-      return Usage(("missing value for " + arg).c_str());
-    }
-    if (arg == "--port") {
-      char* end = nullptr;
-      port = static_cast<int>(std::strtol(value.c_str(), &end, 10));
-      if (value.empty() || *end != '\0' || port < 0 || port > 65535) {
-        return Usage(("bad --port " + value).c_str());
-      }
-    } else if (arg == "--address") {
-      address = value;
-    } else {
-      return Usage(("unknown flag " + arg).c_str());
-    }
+  int32_t port = 0;
+  inferd::FlagSet flags("bare_grpc_server",
+                        "Answers every tensorflow.serving.PredictionService/Predict with a fixed "
+                        "response (the cost of gRPC alone, for bench/serving/run).");
+  flags.Int32("port", &port, "gRPC port; 0 picks a free port (printed on stdout)");
+  flags.String("address", &address, "address to listen on");
+  if (absl::Status s = flags.Parse(argc, argv); !s.ok()) {
+    std::fprintf(stderr, "bare_grpc_server: %s\n", std::string(s.message()).c_str());
+    return 2;
+  }
+  if (flags.help_requested()) {
+    std::fputs(flags.Help().c_str(), stdout);
+    return 0;
+  }
+  if (port < 0 || port > 65535) {
+    std::fprintf(stderr, "bare_grpc_server: bad --port %d\n", port);
+    return 2;
   }
 
   sigset_t signals;

@@ -28,6 +28,8 @@
 #include <memory>
 #include <optional>
 #include <string>
+
+#include "common/flags.h"
 #include <thread>
 #include <vector>
 
@@ -102,54 +104,29 @@ void Accept(net::io_context& ioc, tcp::acceptor& acceptor) {
                         });
 }
 
-int Usage(const char* message) {
-  std::fprintf(stderr,
-               "bare_http_server: %s\n"
-               "usage: bare_http_server [--port=N (0: free port; default 0)] "
-               "[--threads=N (default 2)] [--address=A (default 127.0.0.1)]\n",
-               message);
-  return 2;
-}
-
-bool ParseInt(const std::string& s, int lo, int hi, int* out) {
-  char* end = nullptr;
-  const long v = std::strtol(s.c_str(), &end, 10);
-  if (s.empty() || *end != '\0' || v < lo || v > hi) return false;
-  *out = static_cast<int>(v);
-  return true;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
   std::string address = "127.0.0.1";
-  int port = 0;
-  int threads = 2;
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    if (arg == "--help" || arg == "-h") {
-      Usage("answers every HTTP POST with a fixed digits prediction (JSON)");
-      return 0;
-    }
-    std::string value;
-    const auto eq = arg.find('=');
-    if (eq != std::string::npos) {
-      value = arg.substr(eq + 1);
-      arg = arg.substr(0, eq);
-    } else if (i + 1 < argc) {
-      value = argv[++i];
-    } else {
-      return Usage(("missing value for " + arg).c_str());
-    }
-    if (arg == "--port") {
-      if (!ParseInt(value, 0, 65535, &port)) return Usage(("bad --port " + value).c_str());
-    } else if (arg == "--threads") {
-      if (!ParseInt(value, 1, 1024, &threads)) return Usage(("bad --threads " + value).c_str());
-    } else if (arg == "--address") {
-      address = value;
-    } else {
-      return Usage(("unknown flag " + arg).c_str());
-    }
+  int32_t port = 0;
+  int32_t threads = 2;
+  inferd::FlagSet flags("bare_http_server",
+                        "Answers every HTTP POST with a fixed digits prediction in JSON (the cost "
+                        "of HTTP alone, for bench/serving/run).");
+  flags.Int32("port", &port, "HTTP port; 0 picks a free port (printed on stdout)");
+  flags.Int32("threads", &threads, "I/O threads running the io_context");
+  flags.String("address", &address, "address to listen on");
+  if (absl::Status s = flags.Parse(argc, argv); !s.ok()) {
+    std::fprintf(stderr, "bare_http_server: %s\n", std::string(s.message()).c_str());
+    return 2;
+  }
+  if (flags.help_requested()) {
+    std::fputs(flags.Help().c_str(), stdout);
+    return 0;
+  }
+  if (port < 0 || port > 65535 || threads < 1 || threads > 1024) {
+    std::fprintf(stderr, "bare_http_server: --port must be in [0, 65535], --threads in [1, 1024]\n");
+    return 2;
   }
   signal(SIGPIPE, SIG_IGN);
 
@@ -157,7 +134,10 @@ int main(int argc, char** argv) {
   tcp::acceptor acceptor(net::make_strand(ioc));
   beast::error_code ec;
   const auto ip = net::ip::make_address(address, ec);
-  if (ec) return Usage(("bad --address " + address).c_str());
+  if (ec) {
+    std::fprintf(stderr, "bare_http_server: bad --address %s\n", address.c_str());
+    return 2;
+  }
   const tcp::endpoint endpoint(ip, static_cast<unsigned short>(port));
   acceptor.open(endpoint.protocol(), ec);
   if (!ec) acceptor.set_option(net::socket_base::reuse_address(true), ec);
