@@ -116,7 +116,9 @@ int Bench(const Model& model, const std::string& model_path, int runs, int batch
   for (int i = 0; i < runs; ++i) {
     inferd::models::RunProfile profile;
     const auto start = std::chrono::steady_clock::now();
-    auto out = model.Run(*inputs, absl::GetFlag(FLAGS_profile) ? &profile : nullptr);
+    inferd::models::RunOptions run_options;
+    if (absl::GetFlag(FLAGS_profile)) run_options.profile = &profile;
+    auto out = model.Run(*inputs, run_options);
     for (size_t n = 0; n < profile.entries.size(); ++n) {
       const auto& e = profile.entries[n];
       per_op[e.op_type].first += e.microseconds / runs;

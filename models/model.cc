@@ -179,8 +179,12 @@ void Model::ReturnPool(std::unique_ptr<BufferPool> pool) const {
 }
 
 absl::StatusOr<std::vector<Tensor>> Model::Run(const std::vector<Tensor>& inputs,
-                                               RunProfile* profile) const {
+                                               const RunOptions& options) const {
   RETURN_IF_ERROR(ValidateInputs(inputs));
+  // A pool of one thread has no workers: its ParallelFor/ParallelTasks run inline.
+  static ThreadPool* const calling_thread_only = new ThreadPool(1);
+  ThreadPool* threads = options.single_threaded ? calling_thread_only : &device_->pool();
+  RunProfile* const profile = options.profile;
   const Graph& g = graph_;
   std::vector<Tensor> values(g.values.size());
   for (const auto& [id, t] : g.constants) values[id] = t;
@@ -195,7 +199,7 @@ absl::StatusOr<std::vector<Tensor>> Model::Run(const std::vector<Tensor>& inputs
     in_ptrs.clear();
     for (int in : node.inputs) in_ptrs.push_back(in == kNoValue ? nullptr : &values[in]);
     outs.assign(node.outputs.size(), Tensor());
-    KernelContext ctx(in_ptrs, &outs, pool.get(), &device_->pool());
+    KernelContext ctx(in_ptrs, &outs, pool.get(), threads);
     const auto start =
         profile ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point();
     status = step.kernel->Compute(ctx);

@@ -48,6 +48,15 @@ struct RunProfile {
   std::vector<Entry> entries;  // in execution order
 };
 
+struct RunOptions {
+  // Runs every kernel on the calling thread only, without the device's pool: for small models
+  // whose requests already run concurrently, where splitting a kernel over threads costs more
+  // (wake-ups, spinning, taking turns at the pool) than it saves.
+  bool single_threaded = false;
+  // If not null, receives each node's time.
+  RunProfile* profile = nullptr;
+};
+
 class Model {
  public:
   static absl::StatusOr<std::unique_ptr<Model>> Load(const std::filesystem::path& onnx_file,
@@ -58,9 +67,8 @@ class Model {
 
   // Runs the model on `inputs`, given in the order of inputs(). Validates count, dtype, rank and
   // every fixed dimension; the error names the input and what was expected.
-  // If `profile` is not null, it receives each node's time.
   absl::StatusOr<std::vector<Tensor>> Run(const std::vector<Tensor>& inputs,
-                                          RunProfile* profile = nullptr) const;
+                                          const RunOptions& options = {}) const;
 
   const std::vector<TensorInfo>& inputs() const { return inputs_; }
   const std::vector<TensorInfo>& outputs() const { return outputs_; }

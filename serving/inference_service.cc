@@ -1,6 +1,7 @@
 #include "serving/inference_service.h"
 
 #include <algorithm>
+#include <cstring>
 #include <set>
 
 #include "absl/strings/str_cat.h"
@@ -25,10 +26,9 @@ std::string DTypeDescription(models::DType dtype) {
   return absl::StrCat(models::DTypeName(dtype), " (", DataTypeName(ToDataType(dtype)), ")");
 }
 
-// Checks names, dtypes and shapes against the signature; returns the tensors in signature order.
-absl::StatusOr<std::vector<models::Tensor>> ValidateInputs(const Signature& sig,
-                                                           NamedTensors& inputs,
-                                                           bool same_batch) {
+// The error for inputs whose names are not exactly the signature's: a name given twice, or
+// TF Serving's message listing the extra and missing ones.
+absl::Status InputNamesError(const Signature& sig, const NamedTensors& inputs) {
   std::set<std::string> sent, expected;
   for (const auto& [name, t] : inputs) {
     if (!sent.insert(name).second) {
@@ -36,17 +36,29 @@ absl::StatusOr<std::vector<models::Tensor>> ValidateInputs(const Signature& sig,
     }
   }
   for (const TensorSpec& spec : sig.inputs) expected.insert(spec.name);
-  if (sent != expected) {
-    std::set<std::string> extra, missing;
-    std::set_difference(sent.begin(), sent.end(), expected.begin(), expected.end(),
-                        std::inserter(extra, extra.end()));
-    std::set_difference(expected.begin(), expected.end(), sent.begin(), sent.end(),
-                        std::inserter(missing, missing.end()));
-    return absl::InvalidArgumentError(absl::StrCat(
-        "input size does not match signature: ", sent.size(), "!=", expected.size(), " len(",
-        Braced(sent), ") != len(", Braced(expected), "). Sent extra: ", Braced(extra),
-        ". Missing but required: ", Braced(missing), "."));
+  std::set<std::string> extra, missing;
+  std::set_difference(sent.begin(), sent.end(), expected.begin(), expected.end(),
+                      std::inserter(extra, extra.end()));
+  std::set_difference(expected.begin(), expected.end(), sent.begin(), sent.end(),
+                      std::inserter(missing, missing.end()));
+  return absl::InvalidArgumentError(absl::StrCat(
+      "input size does not match signature: ", sent.size(), "!=", expected.size(), " len(",
+      Braced(sent), ") != len(", Braced(expected), "). Sent extra: ", Braced(extra),
+      ". Missing but required: ", Braced(missing), "."));
+}
+
+// Checks names, dtypes and shapes against the signature; returns the tensors in signature order.
+absl::StatusOr<std::vector<models::Tensor>> ValidateInputs(const Signature& sig,
+                                                           NamedTensors& inputs,
+                                                           bool same_batch) {
+  bool names_match = inputs.size() == sig.inputs.size();
+  std::vector<bool> given(sig.inputs.size(), false);
+  for (size_t i = 0; names_match && i < inputs.size(); ++i) {
+    const int index = sig.InputIndex(inputs[i].first);
+    names_match = index >= 0 && !given[index];
+    if (names_match) given[index] = true;
   }
+  if (!names_match) return InputNamesError(sig, inputs);
   std::vector<models::Tensor> ordered(sig.inputs.size());
   int64_t batch = -1;
   std::string batch_input;
@@ -100,6 +112,36 @@ bool Batchable(const Signature& sig) {
          std::all_of(sig.outputs.begin(), sig.outputs.end(), batched);
 }
 
+// Single-threaded time of a one-row run on zeros, the least of a few runs; InfiniteDuration when
+// the inputs' shapes are not all known but for the batch dimension, or the run fails. Stops
+// after the first run when that already exceeds `limit`.
+absl::Duration MeasureRowCost(const models::Model& model, absl::Duration limit) {
+  constexpr int kRuns = 5;
+  std::vector<models::Tensor> inputs;
+  for (const models::TensorInfo& info : model.inputs()) {
+    if (!info.has_shape) return absl::InfiniteDuration();
+    models::Shape shape = info.dims;
+    for (size_t d = 0; d < shape.size(); ++d) {
+      if (shape[d] < 0 && d > 0) return absl::InfiniteDuration();
+      if (shape[d] < 0) shape[d] = 1;
+    }
+    auto t = models::Tensor::Create(info.dtype, shape);
+    if (!t.ok()) return absl::InfiniteDuration();
+    std::memset(t->raw_data(), 0, t->byte_size());
+    inputs.push_back(std::move(*t));
+  }
+  models::RunOptions options;
+  options.single_threaded = true;
+  absl::Duration best = absl::InfiniteDuration();
+  for (int i = 0; i < kRuns && best > limit / 4; ++i) {
+    const absl::Time start = absl::Now();
+    if (!model.Run(inputs, options).ok()) return absl::InfiniteDuration();
+    best = std::min(best, absl::Now() - start);
+    if (best > limit) break;
+  }
+  return best;
+}
+
 }  // namespace
 
 int64_t ExampleCount(const NamedTensors& inputs) {
@@ -126,12 +168,13 @@ tensorflow::SignatureDef ToSignatureDef(const Signature& signature) {
 
 ServableModel::ServableModel(std::unique_ptr<models::Model> model, Signature signature,
                              BatchScheduler* scheduler, std::shared_ptr<BatchQueue> queue,
-                             bool batched)
+                             bool batched, absl::Duration row_cost)
     : model_(std::move(model)),
       signature_(std::move(signature)),
       scheduler_(scheduler),
       queue_(std::move(queue)),
-      batched_(batched) {}
+      batched_(batched),
+      row_cost_(row_cost) {}
 
 ServableModel::~ServableModel() { scheduler_->RemoveQueue(queue_); }
 
@@ -181,18 +224,24 @@ loader::LoadFn InferenceService::MakeLoadFn() {
     Metrics* metrics = metrics_;
     auto queue = scheduler_->AddQueue(
         absl::StrCat(name, "/", version),
-        [raw, metrics, name](const std::vector<models::Tensor>& inputs) {
-          const absl::Time t0 = absl::Now();
-          auto out = raw->Run(inputs);
-          metrics->RecordRuntime(name, absl::Now() - t0);
-          return out;
+        [this, raw, name](const std::vector<models::Tensor>& inputs) {
+          return RunModel(*raw, name, inputs, /*single_threaded=*/false);
         },
         queue_options,
         [metrics, name, batched](const BatchStats& stats) {
           if (batched) metrics->RecordBatch(name, stats.batch_size, stats.padding, stats.oldest_wait);
         });
-    auto servable = std::make_shared<ServableModel>(std::move(*model), std::move(sig),
-                                                    scheduler_.get(), std::move(queue), batched);
+    absl::Duration row_cost = absl::InfiniteDuration();
+    if (!batched && options_.inline_run_limit > absl::ZeroDuration()) {
+      row_cost = MeasureRowCost(*raw, options_.inline_run_limit);
+      INFERD_LOG(INFO) << "model " << name << " version " << version << ": one row runs in "
+                       << absl::FormatDuration(row_cost) << " on one thread; requests up to "
+                       << absl::FormatDuration(options_.inline_run_limit)
+                       << " run on their request threads";
+    }
+    auto servable =
+        std::make_shared<ServableModel>(std::move(*model), std::move(sig), scheduler_.get(),
+                                        std::move(queue), batched, row_cost);
     if (options_.enable_model_warmup) {
       RETURN_IF_ERROR(Warmup(*servable, name, version, dir));
     }
@@ -271,31 +320,22 @@ void InferenceService::Predict(PredictCall call,
     return done(absl::DeadlineExceededError("the request's deadline passed before it was queued"));
   }
 
+  ++inflight_;
+  metrics_->SetInflight(inflight_.load());
+  if (servable.RunsInline(ExampleCount(call.inputs), options_.inline_run_limit)) {
+    Complete(call.handle, selected,
+             RunModel(servable.model(), call.handle.name, *ordered, /*single_threaded=*/true),
+             done);
+    return;
+  }
   BatchTask task;
   task.inputs = std::move(*ordered);
   task.deadline = call.deadline;
-  ++inflight_;
-  metrics_->SetInflight(inflight_.load());
   auto handle = call.handle;
   task.done = [this, handle, selected, done](absl::StatusOr<std::vector<models::Tensor>> out) {
-    const ServableModel& s = handle.get<ServableModel>();
-    if (!out.ok()) {
-      done(out.status());
-    } else if (out->size() != s.signature().outputs.size()) {
-      done(absl::InternalError("the model returned an unexpected number of outputs"));
-    } else {
-      PredictResult result;
-      result.model = handle.name;
-      result.version = handle.version;
-      for (int i : selected) {
-        result.outputs.emplace_back(s.signature().outputs[i].name,
-                                    EdgeTensor::FromTensor(std::move((*out)[i])));
-      }
-      done(std::move(result));
-    }
-    metrics_->SetQueueDepth(handle.name, handle.version, s.queue().queued_tasks());
-    --inflight_;
-    metrics_->SetInflight(inflight_.load());
+    Complete(handle, selected, std::move(out), done);
+    metrics_->SetQueueDepth(handle.name, handle.version,
+                            handle.get<ServableModel>().queue().queued_tasks());
   };
   auto on_reject = task.done;
   if (absl::Status s = servable.queue().Schedule(std::move(task)); !s.ok()) {
@@ -303,6 +343,40 @@ void InferenceService::Predict(PredictCall call,
     return;
   }
   metrics_->SetQueueDepth(call.handle.name, call.handle.version, servable.queue().queued_tasks());
+}
+
+absl::StatusOr<std::vector<models::Tensor>> InferenceService::RunModel(
+    const models::Model& model, const std::string& name,
+    const std::vector<models::Tensor>& inputs, bool single_threaded) const {
+  models::RunOptions options;
+  options.single_threaded = single_threaded;
+  const absl::Time start = absl::Now();
+  auto out = model.Run(inputs, options);
+  metrics_->RecordRuntime(name, absl::Now() - start);
+  return out;
+}
+
+void InferenceService::Complete(const loader::ServableHandle& handle,
+                                const std::vector<int>& selected,
+                                absl::StatusOr<std::vector<models::Tensor>> outputs,
+                                const PredictDone& done) {
+  const ServableModel& s = handle.get<ServableModel>();
+  if (!outputs.ok()) {
+    done(outputs.status());
+  } else if (outputs->size() != s.signature().outputs.size()) {
+    done(absl::InternalError("the model returned an unexpected number of outputs"));
+  } else {
+    PredictResult result;
+    result.model = handle.name;
+    result.version = handle.version;
+    for (int i : selected) {
+      result.outputs.emplace_back(s.signature().outputs[i].name,
+                                  EdgeTensor::FromTensor(std::move((*outputs)[i])));
+    }
+    done(std::move(result));
+  }
+  --inflight_;
+  metrics_->SetInflight(inflight_.load());
 }
 
 absl::StatusOr<GetModelMetadataResponse> InferenceService::GetModelMetadata(

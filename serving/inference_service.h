@@ -39,6 +39,12 @@ struct ServingOptions {
   bool enable_model_warmup = true;
   // Responses carry tensor_content instead of *_val (--enable_serialization_as_tensor_content).
   bool tensor_content_output = false;
+  // A request to an unbatched version whose cost (its rows times the version's one-row run time,
+  // measured single-threaded at load) is at most this runs on the thread that received it, on
+  // that thread alone, instead of being handed to a batch thread: for small models the handoff
+  // (a wake-up on each side) and splitting kernels over the pool cost more than the model.
+  // Concurrency then comes from the request threads. Zero: every request is handed off.
+  absl::Duration inline_run_limit = absl::Microseconds(200);
   // Shared by all models; null makes one with a thread per core.
   std::shared_ptr<models::CpuDevice> device;
 };
@@ -46,8 +52,10 @@ struct ServingOptions {
 // One loaded model version: the planned model, its signature and its batch queue.
 class ServableModel : public loader::Servable {
  public:
+  // `row_cost`: one-row run time measured at load (InfiniteDuration: unknown).
   ServableModel(std::unique_ptr<models::Model> model, Signature signature,
-                BatchScheduler* scheduler, std::shared_ptr<BatchQueue> queue, bool batched);
+                BatchScheduler* scheduler, std::shared_ptr<BatchQueue> queue, bool batched,
+                absl::Duration row_cost);
   ~ServableModel() override;
 
   const models::Model& model() const { return *model_; }
@@ -55,6 +63,10 @@ class ServableModel : public loader::Servable {
   BatchQueue& queue() const { return *queue_; }
   // True when requests are merged into batches (batching on and the model is batchable).
   bool batched() const { return batched_; }
+  // Whether a request of `rows` rows runs on its request thread (see inline_run_limit).
+  bool RunsInline(int64_t rows, absl::Duration limit) const {
+    return !batched_ && row_cost_ * static_cast<double>(rows) <= limit;
+  }
 
  private:
   std::unique_ptr<models::Model> model_;
@@ -62,6 +74,7 @@ class ServableModel : public loader::Servable {
   BatchScheduler* scheduler_;
   std::shared_ptr<BatchQueue> queue_;
   bool batched_;
+  absl::Duration row_cost_;
 };
 
 struct PredictCall {
@@ -120,8 +133,18 @@ class InferenceService {
   const ServingOptions& options() const { return options_; }
 
  private:
+  using PredictDone = std::function<void(absl::StatusOr<PredictResult>)>;
+
   absl::Status Warmup(const ServableModel& servable, const std::string& name, int64_t version,
                       const std::filesystem::path& dir);
+  // Runs the model and records its runtime metric.
+  absl::StatusOr<std::vector<models::Tensor>> RunModel(const models::Model& model,
+                                                       const std::string& name,
+                                                       const std::vector<models::Tensor>& inputs,
+                                                       bool single_threaded) const;
+  // Answers an accepted call with the model's outputs (those `selected`) or its error.
+  void Complete(const loader::ServableHandle& handle, const std::vector<int>& selected,
+                absl::StatusOr<std::vector<models::Tensor>> outputs, const PredictDone& done);
 
   const ServingOptions options_;
   Metrics* const metrics_;

@@ -56,6 +56,7 @@ int main(int argc, char** argv) {
   int32_t tensorflow_intra_op_parallelism = 0;
   int32_t intra_op_threads = 0;
   int32_t num_batch_threads = 0;
+  int64_t inline_run_limit_us = 200;
   int32_t drain_timeout_seconds = 30;
   int64_t max_request_bytes = int64_t{64} << 20;
   std::string device = "cpu";
@@ -125,6 +126,10 @@ int main(int argc, char** argv) {
   flags.Int32("num_batch_threads", &num_batch_threads,
               "threads that run model batches when the batching file does not say; 0: 1 with "
               "batching (each run uses all intra-op threads), one per core without");
+  flags.Int64("inline_run_limit_us", &inline_run_limit_us,
+              "a request to an unbatched model version runs on the thread that received it, "
+              "single-threaded, when the version's one-row run time (measured at load) times "
+              "the request's rows is at most this; others go to the batch threads. 0: all do");
   flags.Int32("drain_timeout_seconds", &drain_timeout_seconds,
               "on SIGTERM/SIGINT, how long to wait for requests in flight before exiting");
   flags.Int64("max_request_bytes", &max_request_bytes,
@@ -207,6 +212,7 @@ int main(int argc, char** argv) {
   o.serving.enable_model_warmup = enable_model_warmup;
   o.serving.tensor_content_output = enable_serialization_as_tensor_content;
   o.serving.enable_batching = enable_batching;
+  o.serving.inline_run_limit = absl::Microseconds(std::max<int64_t>(0, inline_run_limit_us));
   o.serving.num_batch_threads =
       num_batch_threads > 0 ? num_batch_threads : (enable_batching ? 1 : cores);
   if (!batching_parameters_file.empty() && !enable_batching) {

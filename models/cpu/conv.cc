@@ -9,6 +9,7 @@
 #include <limits>
 #include <vector>
 
+#include "absl/container/inlined_vector.h"
 #include "common/status_macros.h"
 #include "models/cpu/depthwise.h"
 #include "models/cpu/elementwise.h"
@@ -25,75 +26,165 @@ namespace {
 // Output columns per task: a multiple of the GEMM panel width.
 constexpr int64_t kColumnBlock = 256;
 
+// Largest zero-bordered plane (floats) im2col builds per channel for stride-1 layers: 16 KiB,
+// within L1.
+constexpr int64_t kSmallPlaneFloats = 4096;
+
 // The transposed orientation costs an extra pass (its transposing store); it is chosen only
 // when it pads the GEMM this much less (in practice: 7x7 outputs, where 49 positions pad to 56
 // rows instead of 64 columns).
 constexpr double kTransposedAdvantage = 1.13;
 
-// Writes rows [c, kd, kh, kw] x columns [p0, p1) of the im2col matrix of one image/group
-// straight into a packed GEMM layout, one row at a time through `row` (p1 - p0 floats, stays
-// in L1): panels of `width` columns, [K][width] each — PackB's layout for width 32, and for
-// width 8 PackedA's layout of the transposed matrix (positions as rows).
-void Im2ColPacked(const float* x, const WindowGeometry& g, int64_t channels, int64_t p0, int64_t p1,
-                  int64_t width_panel, float* row, float* packed) {
-  const int64_t width = p1 - p0;
-  const int64_t rows = channels * g.kernel_size();
-  const int64_t o_hw = g.out[1] * g.out[2];
+// dst[0, n) = src[0, n) / = 0. Im2col moves runs of one output row's width; on small feature
+// maps (8 or 14 positions) a libc call per run costs more than the copy itself, so runs of up to
+// 32 floats are two fixed-size (inlined) moves that overlap in the middle.
+inline void CopyRun(float* dst, const float* src, int64_t n) {
+  if (n > 32) {
+    std::memcpy(dst, src, n * sizeof(float));
+  } else if (n >= 16) {
+    std::memcpy(dst, src, 64);
+    std::memcpy(dst + n - 16, src + n - 16, 64);
+  } else if (n >= 8) {
+    std::memcpy(dst, src, 32);
+    std::memcpy(dst + n - 8, src + n - 8, 32);
+  } else if (n >= 4) {
+    std::memcpy(dst, src, 16);
+    std::memcpy(dst + n - 4, src + n - 4, 16);
+  } else {
+    for (int64_t i = 0; i < n; ++i) dst[i] = src[i];
+  }
+}
+
+inline void ZeroRun(float* dst, int64_t n) {
+  if (n > 32) {
+    std::memset(dst, 0, n * sizeof(float));
+  } else if (n >= 16) {
+    std::memset(dst, 0, 64);
+    std::memset(dst + n - 16, 0, 64);
+  } else if (n >= 8) {
+    std::memset(dst, 0, 32);
+    std::memset(dst + n - 8, 0, 32);
+  } else if (n >= 4) {
+    std::memset(dst, 0, 16);
+    std::memset(dst + n - 4, 0, 16);
+  } else {
+    for (int64_t i = 0; i < n; ++i) dst[i] = 0.0f;
+  }
+}
+
+// Im2col columns as runs that stay within one output row and one GEMM panel.
+struct ColumnRun {
+  int64_t packed_offset;  // of the run's first column in row 0 of the packed layout
+  int64_t od, oh, ow, length;
+};
+
+// The general im2col: any strides, dilations, pads and up to 3 spatial dims; runs that fall in
+// the padding are zeroed.
+void Im2ColRuns(const float* x, const WindowGeometry& g, int64_t channels,
+                absl::Span<const ColumnRun> runs, int64_t width_panel, float* packed) {
+  const int64_t sw = g.stride[2];
   for (int64_t c = 0; c < channels; ++c) {
     const float* xc = x + c * g.in_size();
     for (int64_t kd = 0; kd < g.kernel[0]; ++kd) {
       for (int64_t kh = 0; kh < g.kernel[1]; ++kh) {
         for (int64_t kw = 0; kw < g.kernel[2]; ++kw) {
           const int64_t r = ((c * g.kernel[0] + kd) * g.kernel[1] + kh) * g.kernel[2] + kw;
-          float* dst = row;
-          int64_t p = p0;
-          int64_t od = p / o_hw;
-          int64_t oh = (p / g.out[2]) % g.out[1];
-          int64_t ow = p % g.out[2];
-          while (p < p1) {
-            const int64_t seg = std::min(p1 - p, g.out[2] - ow);
-            const int64_t id = od * g.stride[0] - g.pad_begin[0] + kd * g.dilation[0];
-            const int64_t ih = oh * g.stride[1] - g.pad_begin[1] + kh * g.dilation[1];
+          float* row = packed + r * width_panel;
+          for (const ColumnRun& run : runs) {
+            float* dst = row + run.packed_offset;
+            const int64_t seg = run.length;
+            const int64_t id = run.od * g.stride[0] - g.pad_begin[0] + kd * g.dilation[0];
+            const int64_t ih = run.oh * g.stride[1] - g.pad_begin[1] + kh * g.dilation[1];
             if (id < 0 || id >= g.in[0] || ih < 0 || ih >= g.in[1]) {
-              std::memset(dst, 0, seg * sizeof(float));
+              ZeroRun(dst, seg);
+              continue;
+            }
+            const float* src = xc + (id * g.in[1] + ih) * g.in[2];
+            const int64_t iw0 = run.ow * sw - g.pad_begin[2] + kw * g.dilation[2];
+            if (sw == 1) {
+              // Valid j: 0 <= iw0 + j < in_w.
+              const int64_t lo = std::clamp<int64_t>(-iw0, 0, seg);
+              const int64_t hi = std::clamp<int64_t>(g.in[2] - iw0, lo, seg);
+              ZeroRun(dst, lo);
+              CopyRun(dst + lo, src + iw0 + lo, hi - lo);
+              ZeroRun(dst + hi, seg - hi);
             } else {
-              const float* src = xc + (id * g.in[1] + ih) * g.in[2];
-              const int64_t sw = g.stride[2];
-              const int64_t iw0 = ow * sw - g.pad_begin[2] + kw * g.dilation[2];
-              if (sw == 1) {
-                // Valid j: 0 <= iw0 + j < in_w.
-                const int64_t lo = std::clamp<int64_t>(-iw0, 0, seg);
-                const int64_t hi = std::clamp<int64_t>(g.in[2] - iw0, lo, seg);
-                std::memset(dst, 0, lo * sizeof(float));
-                std::memcpy(dst + lo, src + iw0 + lo, (hi - lo) * sizeof(float));
-                std::memset(dst + hi, 0, (seg - hi) * sizeof(float));
-              } else {
-                // Valid j: 0 <= iw0 + j * sw < in_w.
-                const int64_t lo = std::clamp<int64_t>((-iw0 + sw - 1) / sw, 0, seg);
-                const int64_t hi = std::clamp<int64_t>((g.in[2] - iw0 + sw - 1) / sw, lo, seg);
-                std::fill(dst, dst + lo, 0.0f);
-                const float* s0 = src + iw0;
-                for (int64_t j = lo; j < hi; ++j) dst[j] = s0[j * sw];
-                std::fill(dst + hi, dst + seg, 0.0f);
-              }
+              // Valid j: 0 <= iw0 + j * sw < in_w.
+              const int64_t lo = std::clamp<int64_t>((-iw0 + sw - 1) / sw, 0, seg);
+              const int64_t hi = std::clamp<int64_t>((g.in[2] - iw0 + sw - 1) / sw, lo, seg);
+              std::fill(dst, dst + lo, 0.0f);
+              const float* s0 = src + iw0;
+              for (int64_t j = lo; j < hi; ++j) dst[j] = s0[j * sw];
+              std::fill(dst + hi, dst + seg, 0.0f);
             }
-            p += seg;
-            dst += seg;
-            ow = 0;
-            if (++oh == g.out[1]) {
-              oh = 0;
-              ++od;
-            }
-          }
-          for (int64_t j0 = 0; j0 < width; j0 += width_panel) {
-            const int64_t w = std::min(width_panel, width - j0);
-            float* out = packed + (j0 / width_panel) * rows * width_panel + r * width_panel;
-            std::memcpy(out, row + j0, w * sizeof(float));
-            if (w < width_panel) std::memset(out + w, 0, (width_panel - w) * sizeof(float));
           }
         }
       }
     }
+  }
+}
+
+// Writes rows [c, kd, kh, kw] x columns [p0, p1) of the im2col matrix of one image/group
+// straight into a packed GEMM layout: panels of `width_panel` columns, [K][width_panel] each,
+// the last one zero-padded — PackB's layout for width 32, and for width 8 PackedA's layout of
+// the transposed matrix (positions as rows).
+void Im2ColPacked(const float* x, const WindowGeometry& g, int64_t channels, int64_t p0, int64_t p1,
+                  int64_t width_panel, float* packed) {
+  const int64_t width = p1 - p0;
+  const int64_t rows = channels * g.kernel_size();
+  const int64_t panel_floats = rows * width_panel;
+  // The same runs for every (c, kd, kh, kw) row.
+  absl::InlinedVector<ColumnRun, 32> runs;
+  {
+    const int64_t o_hw = g.out[1] * g.out[2];
+    int64_t od = p0 / o_hw, oh = (p0 / g.out[2]) % g.out[1], ow = p0 % g.out[2];
+    for (int64_t j = 0; j < width;) {
+      const int64_t len = std::min({width - j, g.out[2] - ow, width_panel - j % width_panel});
+      runs.push_back(
+          ColumnRun{(j / width_panel) * panel_floats + j % width_panel, od, oh, ow, len});
+      j += len;
+      ow += len;
+      if (ow == g.out[2]) {
+        ow = 0;
+        if (++oh == g.out[1]) {
+          oh = 0;
+          ++od;
+        }
+      }
+    }
+  }
+  // Stride 1 over small 2-D planes: each channel is first copied into a zero-bordered plane
+  // that stays in L1, so every run is one unconditional copy, without bounds or padding.
+  const int64_t plane_h = std::max(g.in[1], g.out[1] + (g.kernel[1] - 1) * g.dilation[1] -
+                                                g.pad_begin[1]) + g.pad_begin[1];
+  const int64_t plane_w = std::max(g.in[2], g.out[2] + (g.kernel[2] - 1) * g.dilation[2] -
+                                                g.pad_begin[2]) + g.pad_begin[2];
+  if (g.in[0] == 1 && g.kernel[0] == 1 && g.stride[1] == 1 && g.stride[2] == 1 &&
+      plane_h * plane_w <= kSmallPlaneFloats) {
+    float* plane = ThreadScratch(1, plane_h * plane_w);
+    for (int64_t c = 0; c < channels; ++c) {
+      const float* xc = x + c * g.in_size();
+      ZeroRun(plane, plane_h * plane_w);
+      for (int64_t ih = 0; ih < g.in[1]; ++ih) {
+        CopyRun(plane + (ih + g.pad_begin[1]) * plane_w + g.pad_begin[2], xc + ih * g.in[2],
+                g.in[2]);
+      }
+      for (int64_t kh = 0; kh < g.kernel[1]; ++kh) {
+        for (int64_t kw = 0; kw < g.kernel[2]; ++kw) {
+          float* row = packed + ((c * g.kernel[1] + kh) * g.kernel[2] + kw) * width_panel;
+          const float* src = plane + kh * g.dilation[1] * plane_w + kw * g.dilation[2];
+          for (const ColumnRun& run : runs) {
+            CopyRun(row + run.packed_offset, src + run.oh * plane_w + run.ow, run.length);
+          }
+        }
+      }
+    }
+  } else {
+    Im2ColRuns(x, g, channels, runs, width_panel, packed);
+  }
+  if (const int64_t tail = width % width_panel; tail != 0) {
+    float* last = packed + (width / width_panel) * panel_floats + tail;
+    for (int64_t r = 0; r < rows; ++r) ZeroRun(last + r * width_panel, width_panel - tail);
   }
 }
 
@@ -272,7 +363,7 @@ class ConvKernel : public Kernel {
         if (pointwise) {
           PackPanels(xi + r0, p, k, r1 - r0, kGemmMr, panel);
         } else {
-          Im2ColPacked(xi, g, cg, r0, r1, kGemmMr, ThreadScratch(1, r1 - r0), panel);
+          Im2ColPacked(xi, g, cg, r0, r1, kGemmMr, panel);
         }
       });
       const float* wt = static_cast<const float*>(packed_t_[gi]->data());
@@ -371,7 +462,7 @@ class ConvKernel : public Kernel {
       if (pointwise) {
         PackPanels(xi + p0, in_size, k, nb, kGemmNr, packed_b);
       } else {
-        Im2ColPacked(xi, g, cg, p0, p1, kGemmNr, ThreadScratch(1, nb), packed_b);
+        Im2ColPacked(xi, g, cg, p0, p1, kGemmNr, packed_b);
       }
       GemmEpilogue task_ep = ep;
       if (ep.bias) task_ep.bias = ep.bias + gi * mg;

@@ -82,6 +82,74 @@ class PoolKernel : public Kernel {
     const int64_t pw = std::max(g.pad_begin[2] + iw,
                                 (ow - 1) * g.stride[2] + (g.kernel[2] - 1) * g.dilation[2] + 1);
     const float fill = is_max ? -std::numeric_limits<float>::infinity() : 0.0f;
+    const float* xd = x.data<float>();
+    float* yd = y->data<float>();
+    const int64_t planes = x.dim(0) * x.dim(1);
+    // 2x2 windows at stride 2 tiling the input exactly (the classic downsampling pool): output
+    // row R of all planes together reads input rows 2R and 2R + 1, so the whole tensor is
+    // reduced in two long vectorised passes, vertical then horizontal pairs.
+    if (g.kernel[1] == 2 && g.kernel[2] == 2 && g.stride[1] == 2 && g.stride[2] == 2 &&
+        g.dilation[1] == 1 && g.dilation[2] == 1 && g.pad_begin[1] == 0 && g.pad_begin[2] == 0 &&
+        ih == 2 * oh && iw == 2 * ow) {
+      ctx.pool().ParallelFor(planes * oh, 16, [&](int64_t r0, int64_t r1) {
+        float* v = ThreadScratch(6, (r1 - r0) * iw);
+        for (int64_t r = r0; r < r1; ++r) {
+          const float* a = xd + 2 * r * iw;
+          const float* b = a + iw;
+          float* vr = v + (r - r0) * iw;
+          if (is_max) {
+            for (int64_t i = 0; i < iw; ++i) vr[i] = std::max(a[i], b[i]);
+          } else {
+            for (int64_t i = 0; i < iw; ++i) vr[i] = a[i] + b[i];
+          }
+        }
+        float* out = yd + r0 * ow;
+        const int64_t n = (r1 - r0) * ow;
+        if (is_max) {
+          for (int64_t k = 0; k < n; ++k) out[k] = std::max(v[2 * k], v[2 * k + 1]);
+        } else {
+          for (int64_t k = 0; k < n; ++k) out[k] = (v[2 * k] + v[2 * k + 1]) * 0.25f;
+        }
+      });
+      return;
+    }
+    // Windows inside the input whose taps are no more than their two sides (2x2, 1xN, Nx1):
+    // each is reduced where it lies; a padded copy and separable passes would save nothing.
+    const int64_t kh = g.kernel[1], kw = g.kernel[2];
+    if (ph == ih && pw == iw && g.pad_begin[1] == 0 && g.pad_begin[2] == 0 && kh + kw >= kh * kw) {
+      const float scale = 1.0f / static_cast<float>(kh * kw);
+      ctx.pool().ParallelFor(planes, 1, [&](int64_t p0, int64_t p1) {
+        for (int64_t plane = p0; plane < p1; ++plane) {
+          const float* xp = xd + plane * ih * iw;
+          float* yp = yd + plane * oh * ow;
+          // Per output row: the window's input rows reduced into one (contiguous, vectorised),
+          // then that row's windows reduced across.
+          float* v = ThreadScratch(6, iw);
+          for (int64_t r = 0; r < oh; ++r) {
+            const float* x0 = xp + r * g.stride[1] * iw;
+            std::copy(x0, x0 + iw, v);
+            for (int64_t a = 1; a < kh; ++a) {
+              const float* xa = x0 + a * g.dilation[1] * iw;
+              if (is_max) {
+                for (int64_t i = 0; i < iw; ++i) v[i] = std::max(v[i], xa[i]);
+              } else {
+                for (int64_t i = 0; i < iw; ++i) v[i] += xa[i];
+              }
+            }
+            float* out = yp + r * ow;
+            for (int64_t j = 0; j < ow; ++j) {
+              const float* w = v + j * g.stride[2];
+              float acc = w[0];
+              for (int64_t e = 1; e < kw; ++e) {
+                acc = is_max ? std::max(acc, w[e * g.dilation[2]]) : acc + w[e * g.dilation[2]];
+              }
+              out[j] = is_max ? acc : acc * scale;
+            }
+          }
+        }
+      });
+      return;
+    }
     std::vector<float> inv_h, inv_w;
     if (!is_max) {
       // Divisors are separable: taps inside the input (or the padded input) per axis.
@@ -93,9 +161,6 @@ class PoolKernel : public Kernel {
       for (float c : ch) inv_h.push_back(c > 0 ? 1.0f / c : 0.0f);
       for (float c : cw) inv_w.push_back(c > 0 ? 1.0f / c : 0.0f);
     }
-    const float* xd = x.data<float>();
-    float* yd = y->data<float>();
-    const int64_t planes = x.dim(0) * x.dim(1);
     ctx.pool().ParallelFor(planes, 1, [&](int64_t p0, int64_t p1) {
       float* pad = ThreadScratch(3, ph * pw);
       float* rows = ThreadScratch(6, ph * std::max(ow, pw));

@@ -142,6 +142,9 @@ INSTANTIATE_TEST_SUITE_P(
         ConvCase{"pointwise", 2, 16, 7, 9, 24, 1, 1, 1, 1, 1, 1, {0, 0, 0, 0}, 1, true},
         ConvCase{"pointwise_wide", 1, 8, 20, 20, 9, 1, 1, 1, 1, 1, 1, {0, 0, 0, 0}, 1, false},
         ConvCase{"im2col_3x3", 2, 5, 11, 13, 17, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, 1, true},
+        // Small planes are im2col'ed from a zero-bordered copy; this one is too large for it.
+        ConvCase{"small_plane_8x8", 3, 16, 8, 8, 32, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, 1, true},
+        ConvCase{"large_plane_5x5", 1, 2, 66, 66, 3, 5, 5, 1, 1, 1, 1, {2, 2, 2, 2}, 1, true},
         ConvCase{"strided_asymmetric", 1, 3, 15, 14, 8, 7, 7, 2, 2, 1, 1, {3, 2, 1, 3}, 1, true},
         ConvCase{"dilated", 1, 4, 12, 12, 6, 3, 3, 1, 1, 2, 3, {2, 3, 2, 3}, 1, false},
         ConvCase{"asymmetric_kernel_1x7", 1, 6, 9, 17, 10, 1, 7, 1, 1, 1, 1, {0, 3, 0, 3}, 1, true},
@@ -241,7 +244,14 @@ INSTANTIATE_TEST_SUITE_P(
         PoolCase{"avg_excl_pad", false, 9, 10, 3, 3, 1, 1, {1, 1, 1, 1}, false, false},
         PoolCase{"avg_incl_pad", false, 9, 10, 3, 3, 1, 1, {1, 1, 1, 1}, false, true},
         PoolCase{"avg_ceil_incl_pad", false, 8, 8, 3, 3, 2, 2, {1, 0, 1, 0}, true, true},
-        PoolCase{"avg_asymmetric", false, 7, 12, 2, 5, 1, 3, {0, 2, 1, 1}, false, false}),
+        PoolCase{"avg_asymmetric", false, 7, 12, 2, 5, 1, 3, {0, 2, 1, 1}, false, false},
+        // 2x2 windows tiling the input, reduced over the whole tensor at once.
+        PoolCase{"max_2x2_tiling", true, 8, 8, 2, 2, 2, 2, {0, 0, 0, 0}, false, false},
+        PoolCase{"avg_2x2_tiling", false, 6, 10, 2, 2, 2, 2, {0, 0, 0, 0}, false, false},
+        // Windows inside the input reduced where they lie (odd sizes, 1xN).
+        PoolCase{"max_2x2_odd", true, 7, 9, 2, 2, 2, 2, {0, 0, 0, 0}, false, false},
+        PoolCase{"avg_1x3_strided", false, 5, 9, 1, 3, 1, 2, {0, 0, 0, 0}, false, true},
+        PoolCase{"max_2x2_ceil", true, 7, 7, 2, 2, 2, 2, {0, 0, 0, 0}, true, false}),
     [](const ::testing::TestParamInfo<PoolCase>& info) { return info.param.name; });
 
 TEST(GemmOpTest, TransposesAndBroadcastsBias) {
