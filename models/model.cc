@@ -14,8 +14,8 @@
 namespace inferd::models {
 
 // Recycles intermediate buffers within a run and across runs: a released buffer goes back to
-// a size-sorted free list and serves the next allocation that fits. Not thread-safe: each
-// running request holds its own pool.
+// a capacity-sorted free list and serves the next allocation that fits. Also keeps the run's
+// value table, so a run allocates neither. Not thread-safe: each running request holds its own.
 class Model::BufferPool : public TensorAllocator {
  public:
   absl::StatusOr<Tensor> Allocate(DType dtype, Shape shape) override {
@@ -23,9 +23,12 @@ class Model::BufferPool : public TensorAllocator {
     if (n >= 0 && IsSupportedDType(dtype)) {
       const size_t bytes = static_cast<size_t>(n) * DTypeSize(dtype);
       // Smallest free buffer that holds `bytes` without wasting more than half of it.
-      auto it = free_.lower_bound(bytes);
-      if (it != free_.end() && it->first <= 2 * bytes + Buffer::kAlignment) {
-        std::shared_ptr<Buffer> buffer = std::move(it->second);
+      auto it = std::lower_bound(free_.begin(), free_.end(), bytes,
+                                 [](const std::shared_ptr<Buffer>& b, size_t v) {
+                                   return b->capacity() < v;
+                                 });
+      if (it != free_.end() && (*it)->capacity() <= 2 * bytes + Buffer::kAlignment) {
+        std::shared_ptr<Buffer> buffer = std::move(*it);
         free_.erase(it);
         return Tensor::FromBuffer(dtype, std::move(shape), std::move(buffer));
       }
@@ -38,12 +41,18 @@ class Model::BufferPool : public TensorAllocator {
     std::shared_ptr<Buffer> buffer = t.buffer();
     t = Tensor();
     if (buffer != nullptr && buffer.use_count() == 1) {
-      free_.emplace(buffer->capacity(), std::move(buffer));
+      auto it = std::lower_bound(free_.begin(), free_.end(), buffer->capacity(),
+                                 [](const std::shared_ptr<Buffer>& b, size_t v) {
+                                   return b->capacity() < v;
+                                 });
+      free_.insert(it, std::move(buffer));
     }
   }
 
+  std::vector<Tensor> values;  // one per graph value, empty between runs
+
  private:
-  std::multimap<size_t, std::shared_ptr<Buffer>> free_;
+  std::vector<std::shared_ptr<Buffer>> free_;  // sorted by capacity
 };
 
 Model::~Model() = default;
@@ -115,7 +124,7 @@ absl::StatusOr<std::unique_ptr<Model>> Model::FromGraph(Graph graph, LoadOptions
       return absl::Status(kernel.status().code(),
                           absl::StrCat(node.Describe(), ": ", kernel.status().message()));
     }
-    Step step{&node, *std::move(kernel), {}};
+    Step step{&node, *std::move(kernel), {}, info.constant_inputs};
     for (int out : node.outputs) {
       if (out != kNoValue && !pinned[out] && last_use[out] < static_cast<int>(s)) {
         step.release_after.push_back(out);  // produced but never read
@@ -186,18 +195,23 @@ absl::StatusOr<std::vector<Tensor>> Model::Run(const std::vector<Tensor>& inputs
   ThreadPool* threads = options.single_threaded ? calling_thread_only : &device_->pool();
   RunProfile* const profile = options.profile;
   const Graph& g = graph_;
-  std::vector<Tensor> values(g.values.size());
-  for (const auto& [id, t] : g.constants) values[id] = t;
+  std::unique_ptr<BufferPool> pool = TakePool();
+  std::vector<Tensor>& values = pool->values;
+  values.resize(g.values.size());
   for (size_t i = 0; i < inputs.size(); ++i) values[g.inputs[i]] = inputs[i];
 
-  std::unique_ptr<BufferPool> pool = TakePool();
   std::vector<const Tensor*> in_ptrs;
   std::vector<Tensor> outs;
   absl::Status status;
   for (const Step& step : steps_) {
     const Node& node = *step.node;
     in_ptrs.clear();
-    for (int in : node.inputs) in_ptrs.push_back(in == kNoValue ? nullptr : &values[in]);
+    for (size_t i = 0; i < node.inputs.size(); ++i) {
+      const int in = node.inputs[i];
+      in_ptrs.push_back(step.constant_inputs[i] ? step.constant_inputs[i]
+                        : in == kNoValue        ? nullptr
+                                                : &values[in]);
+    }
     outs.assign(node.outputs.size(), Tensor());
     KernelContext ctx(in_ptrs, &outs, pool.get(), threads);
     const auto start =
@@ -221,9 +235,12 @@ absl::StatusOr<std::vector<Tensor>> Model::Run(const std::vector<Tensor>& inputs
   }
   std::vector<Tensor> results;
   if (status.ok()) {
-    for (int id : g.outputs) results.push_back(values[id]);
+    for (int id : g.outputs) {
+      auto it = g.constants.find(id);
+      results.push_back(it != g.constants.end() ? it->second : values[id]);
+    }
   }
-  values.clear();
+  for (Tensor& t : values) t = Tensor();
   ReturnPool(std::move(pool));
   RETURN_IF_ERROR(status);
   for (size_t i = 0; i < results.size(); ++i) {

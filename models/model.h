@@ -80,6 +80,8 @@ class Model {
     const Node* node;
     std::unique_ptr<Kernel> kernel;
     std::vector<int> release_after;  // values whose last use is this step
+    // Per input: the graph's constant (weights, folded shapes), read in place; else nullptr.
+    std::vector<const Tensor*> constant_inputs;
   };
   class BufferPool;
 

@@ -155,9 +155,12 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
     }
     request.body = std::move(req.body());
     stream_.expires_never();
+    // Small models answer inside Handle, on this strand: dispatch then writes at once instead of
+    // queueing the write (and waking another I/O thread for it). An answer from a batch thread
+    // is queued onto the strand.
     server_->handler_->Handle(std::move(request), [self = shared_from_this()](HttpResponse r) {
-      net::post(self->stream_.get_executor(),
-                [self, r = std::move(r)]() mutable { self->Write(std::move(r)); });
+      net::dispatch(self->stream_.get_executor(),
+                    [self, r = std::move(r)]() mutable { self->Write(std::move(r)); });
     });
   }
 

@@ -421,7 +421,11 @@ absl::StatusOr<JsonDocument> JsonDocument::Parse(std::string_view text) {
   }
   JsonDocument doc;
   doc.text_ = text;
-  doc.nodes_.reserve(text.size() / 8 + 4);
+  // Every value but the last takes at least two bytes ("0,"), so this is enough for any
+  // document up to the cap: one allocation, no regrowth (a tensor of short numbers such as
+  // [[0,1,...]] has a node per two bytes). Larger documents grow from there.
+  constexpr size_t kMaxReservedNodes = size_t{1} << 16;
+  doc.nodes_.reserve(std::min(text.size() / 2 + 2, kMaxReservedNodes));
   JsonParser parser(text, &doc);
   if (absl::Status s = parser.Run(); !s.ok()) return s;
   return doc;

@@ -40,6 +40,22 @@ const Histogram::BucketBoundaries& SecondsBuckets() {
       0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30};
   return *b;
 }
+// cache[key], made by make() (under no lock: registering a series takes the registry's own)
+// the first time; two threads racing on a new key both make it, and the registry hands both
+// the same series.
+template <typename T, typename Make>
+T Cached(absl::Mutex& mu, absl::flat_hash_map<std::string, T>& cache, std::string key,
+         const Make& make) {
+  {
+    absl::ReaderMutexLock lock(&mu);
+    if (auto it = cache.find(key); it != cache.end()) return it->second;
+  }
+  T value = make();
+  absl::MutexLock lock(&mu);
+  cache.emplace(std::move(key), value);
+  return value;
+}
+
 double Micros(absl::Duration d) { return absl::ToDoubleMicroseconds(d); }
 std::string CodeName(const absl::Status& s) {
   return tensorflow::error::Code_Name(static_cast<tensorflow::error::Code>(s.code()));
@@ -124,32 +140,52 @@ Metrics::Metrics()
                     .Register(*registry_)),
       inflight_gauge_(inflight_.Add({})) {}
 
+Metrics::RequestSeries Metrics::RequestSeriesFor(const std::string& model, int64_t version,
+                                                 const std::string& api,
+                                                 const std::string& entrypoint,
+                                                 const absl::Status& status) {
+  return Cached(cache_mu_, request_series_,
+                absl::StrCat(model, "\x1f", version, "\x1f", api, "\x1f", entrypoint, "\x1f",
+                             static_cast<int>(status.code())),
+                [&] {
+                  const std::string code = CodeName(status);
+                  RequestSeries series;
+                  series.count = &tf_request_count_.Add({{"model_name", model}, {"status", code}});
+                  series.tf_latency = &tf_request_latency_.Add(
+                      {{"model_name", model}, {"API", api}, {"entrypoint", entrypoint}},
+                      TfLatencyBuckets());
+                  series.latency = &request_latency_.Add(
+                      {{"model", model},
+                       {"version", version > 0 ? absl::StrCat(version) : ""},
+                       {"api", api},
+                       {"entrypoint", entrypoint},
+                       {"status", code}},
+                      SecondsBuckets());
+                  series.example_counts =
+                      &tf_example_counts_.Add({{"model", model}}, PowersOfTwo(15));
+                  series.example_total = &tf_example_count_total_.Add({{"model", model}});
+                  return series;
+                });
+}
+
 void Metrics::RecordRequest(const std::string& model, int64_t version, const std::string& api,
                             const std::string& entrypoint, const absl::Status& status,
                             absl::Duration latency, int64_t examples) {
-  const std::string code = CodeName(status);
-  tf_request_count_.Add({{"model_name", model}, {"status", code}}).Increment();
-  tf_request_latency_
-      .Add({{"model_name", model}, {"API", api}, {"entrypoint", entrypoint}}, TfLatencyBuckets())
-      .Observe(Micros(latency));
-  request_latency_
-      .Add({{"model", model},
-            {"version", version > 0 ? absl::StrCat(version) : ""},
-            {"api", api},
-            {"entrypoint", entrypoint},
-            {"status", code}},
-           SecondsBuckets())
-      .Observe(absl::ToDoubleSeconds(latency));
+  const RequestSeries series = RequestSeriesFor(model, version, api, entrypoint, status);
+  series.count->Increment();
+  series.tf_latency->Observe(Micros(latency));
+  series.latency->Observe(absl::ToDoubleSeconds(latency));
   if (status.ok() && examples > 0) {
-    tf_example_counts_.Add({{"model", model}}, PowersOfTwo(15)).Observe(examples);
-    tf_example_count_total_.Add({{"model", model}}).Increment(examples);
+    series.example_counts->Observe(examples);
+    series.example_total->Increment(examples);
   }
 }
 
 void Metrics::RecordRuntime(const std::string& model, absl::Duration latency) {
-  tf_runtime_latency_
-      .Add({{"model_name", model}, {"API", "Predict"}, {"runtime", "inferd"}}, TfLatencyBuckets())
-      .Observe(Micros(latency));
+  Cached(cache_mu_, runtime_series_, model, [&] {
+    return &tf_runtime_latency_.Add(
+        {{"model_name", model}, {"API", "Predict"}, {"runtime", "inferd"}}, TfLatencyBuckets());
+  })->Observe(Micros(latency));
 }
 
 void Metrics::RecordBatch(const std::string& model, int64_t batch_size, int64_t padding,
@@ -163,7 +199,9 @@ void Metrics::RecordBatch(const std::string& model, int64_t batch_size, int64_t 
 }
 
 void Metrics::SetQueueDepth(const std::string& model, int64_t version, int64_t depth) {
-  queue_depth_.Add({{"model", model}, {"version", absl::StrCat(version)}}).Set(depth);
+  Cached(cache_mu_, queue_depth_series_, absl::StrCat(model, "\x1f", version), [&] {
+    return &queue_depth_.Add({{"model", model}, {"version", absl::StrCat(version)}});
+  })->Set(depth);
 }
 
 void Metrics::RecordLoad(const std::string& model_path, const absl::Status& status,

@@ -1,6 +1,8 @@
 // The server's Prometheus metrics (prometheus-cpp), exposed as text on the REST port.
 // TF Serving's names are kept so existing dashboards work (":tensorflow:serving:request_count",
-// ...); inferd's own metrics are prefixed "inferd_". Thread-safe.
+// ...); inferd's own metrics are prefixed "inferd_". Thread-safe. The series a request touches
+// are looked up in the registry once per label set and cached (series are never removed), so
+// recording costs a hash lookup and atomic updates, not label maps built per request.
 #ifndef INFERD_SERVING_METRICS_H_
 #define INFERD_SERVING_METRICS_H_
 
@@ -8,7 +10,10 @@
 #include <memory>
 #include <string>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "prometheus/counter.h"
 #include "prometheus/family.h"
@@ -42,6 +47,18 @@ class Metrics {
   std::string Serialize() const;
 
  private:
+  // The series one kind of finished request updates.
+  struct RequestSeries {
+    prometheus::Counter* count;
+    prometheus::Histogram* tf_latency;
+    prometheus::Histogram* latency;
+    prometheus::Histogram* example_counts;
+    prometheus::Counter* example_total;
+  };
+  RequestSeries RequestSeriesFor(const std::string& model, int64_t version,
+                                 const std::string& api, const std::string& entrypoint,
+                                 const absl::Status& status);
+
   std::shared_ptr<prometheus::Registry> registry_;
   prometheus::Family<prometheus::Counter>& tf_request_count_;
   prometheus::Family<prometheus::Histogram>& tf_request_latency_;
@@ -62,6 +79,13 @@ class Metrics {
   prometheus::Family<prometheus::Gauge>& version_state_;
   prometheus::Family<prometheus::Gauge>& inflight_;
   prometheus::Gauge& inflight_gauge_;  // inflight_'s only series
+
+  absl::Mutex cache_mu_;
+  absl::flat_hash_map<std::string, RequestSeries> request_series_ ABSL_GUARDED_BY(cache_mu_);
+  absl::flat_hash_map<std::string, prometheus::Histogram*> runtime_series_
+      ABSL_GUARDED_BY(cache_mu_);
+  absl::flat_hash_map<std::string, prometheus::Gauge*> queue_depth_series_
+      ABSL_GUARDED_BY(cache_mu_);
 };
 
 }  // namespace inferd::serving

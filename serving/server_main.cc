@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
 #include "common/flags.h"
 #include "common/logging.h"
 #include "serving/config_files.h"
@@ -27,6 +28,9 @@ int Fail(const std::string& message) {
 int main(int argc, char** argv) {
   using namespace inferd;
   using namespace inferd::serving;
+  // Debian's Abseil is built with Mutex deadlock detection on, which records every lock
+  // acquisition in a global graph: a cost on every request path. It is a debugging aid.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   const int cores = std::max(1u, std::thread::hardware_concurrency());
 
   int32_t port = 8500;
