@@ -2,7 +2,10 @@
 
 #include <utility>  // before Boost (Asio with newer standards needs std::exchange)
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <limits>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -12,6 +15,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -28,7 +32,13 @@ namespace http = beast::http;
 using tcp = net::ip::tcp;
 
 namespace {
-std::chrono::steady_clock::duration ToChrono(absl::Duration d) {
+using Clock = std::chrono::steady_clock;
+
+// How often sessions are checked against their deadlines: an eighth of the shorter timeout,
+// between 5 ms and 1 s. A timeout takes effect up to that much late.
+Clock::duration SweepInterval(const HttpServerOptions& o) {
+  const absl::Duration d = std::clamp(std::min(o.read_timeout, o.idle_timeout) / 8,
+                                      absl::Milliseconds(5), absl::Seconds(1));
   return absl::ToChronoNanoseconds(d);
 }
 }  // namespace
@@ -38,7 +48,11 @@ class HttpServer::Impl {
   class Session;
 
   Impl(HttpServerOptions options, const HttpHandler* handler)
-      : options_(std::move(options)), handler_(handler), acceptor_(net::make_strand(ioc_)) {}
+      : options_(std::move(options)),
+        handler_(handler),
+        acceptor_(net::make_strand(ioc_)),
+        sweeper_(acceptor_.get_executor()),
+        sweep_interval_(SweepInterval(options_)) {}
   ~Impl() { Stop(); }
 
   absl::Status Listen() {
@@ -56,6 +70,7 @@ class HttpServer::Impl {
     }
     port_ = acceptor_.local_endpoint().port();
     Accept();
+    Sweep();
     for (int i = 0; i < std::max(1, options_.num_threads); ++i) {
       threads_.emplace_back([this] { ioc_.run(); });
     }
@@ -71,6 +86,7 @@ class HttpServer::Impl {
   bool Drain(absl::Duration timeout);
 
   void Accept();
+  void Sweep();
   void Register(const std::shared_ptr<Session>& s) {
     absl::MutexLock lock(&mu_);
     sessions_.insert(s.get());
@@ -79,6 +95,11 @@ class HttpServer::Impl {
     absl::MutexLock lock(&mu_);
     sessions_.erase(s);
   }
+  // Owning references to the registered sessions that `pick` selects. Sessions may be finishing
+  // concurrently: they are only touched through a reference they still own, and the references
+  // are dropped after mu_ is released, since dropping the last one unregisters the session.
+  template <typename Pick>
+  std::vector<std::shared_ptr<Session>> LiveSessions(const Pick& pick);
 
   HttpServerOptions options_;
   const HttpHandler* handler_;
@@ -91,6 +112,11 @@ class HttpServer::Impl {
   int port_ = 0;
   net::io_context ioc_;
   tcp::acceptor acceptor_;
+  // Timeouts: every session records when it must next have made progress, and this one timer
+  // closes the sessions past it — rather than a timer armed and cancelled for every read and
+  // write, which costs more than parsing a small request.
+  net::steady_timer sweeper_;
+  const Clock::duration sweep_interval_;
   std::vector<std::thread> threads_;
 };
 
@@ -104,6 +130,17 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
   void Start() {
     server_->Register(shared_from_this());
     net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->Read(); });
+  }
+
+  // Called by the sweeper: close if the deadline (checked again on the strand, where it is set)
+  // has passed.
+  void CloseIfExpired() {
+    net::post(stream_.get_executor(), [self = shared_from_this()] {
+      if (self->Expired(Clock::now())) self->Close();
+    });
+  }
+  bool Expired(Clock::time_point now) const {
+    return now.time_since_epoch().count() > deadline_.load(std::memory_order_relaxed);
   }
 
   // Called on drain: close if idle (waiting for the next request).
@@ -122,8 +159,7 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
     parser_.emplace();
     parser_->body_limit(server_->options_.max_body_bytes);
     parser_->header_limit(64 * 1024);
-    stream_.expires_after(ToChrono(first_request_ ? server_->options_.read_timeout
-                                                  : server_->options_.idle_timeout));
+    SetDeadline(first_request_ ? server_->options_.read_timeout : server_->options_.idle_timeout);
     first_request_ = false;
     http::async_read(stream_, buffer_, *parser_,
                      [self = shared_from_this()](beast::error_code ec, size_t) {
@@ -154,7 +190,7 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
       request.content_type = std::string(it->value());
     }
     request.body = std::move(req.body());
-    stream_.expires_never();
+    deadline_.store(kNoDeadline, std::memory_order_relaxed);  // the handler has it now
     // Small models answer inside Handle, on this strand: dispatch then writes at once instead of
     // queueing the write (and waking another I/O thread for it). An answer from a batch thread
     // is queued onto the strand.
@@ -183,7 +219,7 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
     res->body() = std::move(r.body);
     res->keep_alive(keep_alive_ && !server_->draining_);
     res->prepare_payload();
-    stream_.expires_after(ToChrono(server_->options_.read_timeout));
+    SetDeadline(server_->options_.read_timeout);
     http::async_write(stream_, *res,
                       [self = shared_from_this(), res](beast::error_code ec, size_t) {
                         self->busy_ = false;
@@ -199,7 +235,16 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
     stream_.close();
   }
 
+  void SetDeadline(absl::Duration timeout) {
+    deadline_.store((Clock::now() + absl::ToChronoNanoseconds(timeout)).time_since_epoch().count(),
+                    std::memory_order_relaxed);
+  }
+
+  static constexpr Clock::rep kNoDeadline = std::numeric_limits<Clock::rep>::max();
+
   Impl* server_;
+  // Written on the strand; read by the sweeper.
+  std::atomic<Clock::rep> deadline_{kNoDeadline};
   beast::tcp_stream stream_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
@@ -220,18 +265,38 @@ void HttpServer::Impl::Accept() {
   });
 }
 
+template <typename Pick>
+std::vector<std::shared_ptr<HttpServer::Impl::Session>> HttpServer::Impl::LiveSessions(
+    const Pick& pick) {
+  std::vector<std::shared_ptr<Session>> out;
+  absl::MutexLock lock(&mu_);
+  for (Session* s : sessions_) {
+    if (!pick(*s)) continue;
+    if (auto self = s->weak_from_this().lock()) out.push_back(std::move(self));
+  }
+  return out;
+}
+
+void HttpServer::Impl::Sweep() {
+  sweeper_.expires_after(sweep_interval_);
+  sweeper_.async_wait([this](beast::error_code ec) {
+    if (ec) return;
+    const Clock::time_point now = Clock::now();
+    for (const auto& session : LiveSessions([now](const Session& s) { return s.Expired(now); })) {
+      session->CloseIfExpired();
+    }
+    Sweep();
+  });
+}
+
 bool HttpServer::Impl::Drain(absl::Duration timeout) {
   draining_ = true;
   net::post(acceptor_.get_executor(), [this] {
     beast::error_code ec;
     acceptor_.close(ec);
   });
-  {
-    absl::MutexLock lock(&mu_);
-    for (Session* s : sessions_) {
-      // The session may be finishing; only touch it through a shared_ptr it still owns.
-      if (auto self = s->weak_from_this().lock()) self->CloseIfIdle();
-    }
+  for (const auto& session : LiveSessions([](const Session&) { return true; })) {
+    session->CloseIfIdle();
   }
   const absl::Time deadline = absl::Now() + timeout;
   while (active_.load() > 0 && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(5));

@@ -15,6 +15,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -581,6 +582,71 @@ class VersionSwapTest(unittest.TestCase):
                        10, "version 2 after the copy completed")
         finally:
             self.assertEqual(server.stop(), 0)
+
+
+class HttpTimeoutTest(unittest.TestCase):
+    """REST read and idle timeouts close stalled and idle connections, never busy ones."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(dir=ARGS.out)
+        cls.server = Server(make_base(cls.tmp), extra=["--rest_api_read_timeout_ms=300",
+                                                       "--rest_api_idle_timeout_ms=400"])
+        cls.server.wait_ready()
+
+    @classmethod
+    def tearDownClass(cls):
+        assert cls.server.stop() == 0
+
+    def connect(self):
+        sock = socket.create_connection(("127.0.0.1", self.server.rest_port), timeout=5)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return sock
+
+    def seconds_until_closed(self, sock, start):
+        """Reads until the server closes; returns the time from `start`."""
+        try:
+            while sock.recv(4096):
+                pass
+        except ConnectionResetError:
+            pass
+        return time.time() - start
+
+    def test_stalled_request_is_closed_after_read_timeout(self):
+        sock = self.connect()
+        start = time.time()
+        sock.sendall(b"POST /v1/models/digits:predict HTTP/1.1\r\nHost: x\r\n"
+                     b"Content-Length: 100\r\n\r\n{\"instances\"")
+        took = self.seconds_until_closed(sock, start)
+        sock.close()
+        self.assertGreaterEqual(took, 0.28)
+        self.assertLess(took, 2.0)
+
+    def test_idle_keep_alive_connection_is_closed_after_idle_timeout(self):
+        sock = self.connect()
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        answer = b""
+        while b"ok\n" not in answer:
+            chunk = sock.recv(4096)
+            self.assertTrue(chunk, "closed before answering")
+            answer += chunk
+        self.assertTrue(answer.startswith(b"HTTP/1.1 200"), answer)
+        took = self.seconds_until_closed(sock, time.time())
+        sock.close()
+        self.assertGreaterEqual(took, 0.38)
+        self.assertLess(took, 2.0)
+
+    def test_busy_connection_outlives_the_timeouts(self):
+        conn = http.client.HTTPConnection("127.0.0.1", self.server.rest_port, timeout=5)
+        start = time.time()
+        count = 0
+        while time.time() - start < 1.5:  # several idle timeouts, a request every 100 ms
+            status, body = self.server.http("GET", "/healthz", conn=conn)
+            self.assertEqual((status, body), (200, b"ok\n"))
+            count += 1
+            time.sleep(0.1)
+        conn.close()
+        self.assertGreaterEqual(count, 10)
 
 
 class DrainTest(unittest.TestCase):
