@@ -1,5 +1,5 @@
 // The gRPC adapter: tensorflow.serving.PredictionService and ModelService on the callback API,
-// plus grpc.health.v1.Health. Handlers convert, hand the call to InferenceService and return;
+// (grpc.health.v1 is common/grpc_health.h). Handlers convert, hand the call to InferenceService and return;
 // the batch thread finishes the RPC. This is the one place grpc::Status is built.
 #ifndef INFERD_SERVING_GRPC_SERVICE_H_
 #define INFERD_SERVING_GRPC_SERVICE_H_
@@ -9,8 +9,7 @@
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
-#include "grpc/health/v1/health.grpc.pb.h"
-#include "serving/health.h"
+#include "common/health.h"
 #include "serving/inference_service.h"
 #include "tensorflow_serving/apis/model_service.grpc.pb.h"
 #include "tensorflow_serving/apis/prediction_service.grpc.pb.h"
@@ -68,23 +67,6 @@ class ModelServiceImpl final : public tensorflow::serving::ModelService::Callbac
   InferenceService* const service_;
   absl::Mutex mu_;
   std::vector<std::thread> reloads_ ABSL_GUARDED_BY(mu_);
-};
-
-// grpc.health.v1. Service names: "" (the server), the fully qualified service names, and TF
-// Serving's short "PredictionService" / "ModelService".
-class HealthServiceImpl final : public grpc::health::v1::Health::CallbackService {
- public:
-  explicit HealthServiceImpl(HealthState* health) : health_(health) {}
-
-  grpc::ServerUnaryReactor* Check(grpc::CallbackServerContext* context,
-                                  const grpc::health::v1::HealthCheckRequest* request,
-                                  grpc::health::v1::HealthCheckResponse* response) override;
-  grpc::ServerWriteReactor<grpc::health::v1::HealthCheckResponse>* Watch(
-      grpc::CallbackServerContext* context,
-      const grpc::health::v1::HealthCheckRequest* request) override;
-
- private:
-  HealthState* const health_;
 };
 
 }  // namespace inferd::serving

@@ -11,7 +11,7 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
-#include "serving/health.h"
+#include "common/health.h"
 #include "serving/inference_service.h"
 
 namespace inferd::serving {

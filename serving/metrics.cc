@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "common/series_cache.h"
 #include "prometheus/text_serializer.h"
 #include "tensorflow/core/protobuf/error_codes.pb.h"
 
@@ -39,21 +40,6 @@ const Histogram::BucketBoundaries& SecondsBuckets() {
   static const Histogram::BucketBoundaries* b = new Histogram::BucketBoundaries{
       0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30};
   return *b;
-}
-// cache[key], made by make() (under no lock: registering a series takes the registry's own)
-// the first time; two threads racing on a new key both make it, and the registry hands both
-// the same series.
-template <typename T, typename Make>
-T Cached(absl::Mutex& mu, absl::flat_hash_map<std::string, T>& cache, std::string key,
-         const Make& make) {
-  {
-    absl::ReaderMutexLock lock(&mu);
-    if (auto it = cache.find(key); it != cache.end()) return it->second;
-  }
-  T value = make();
-  absl::MutexLock lock(&mu);
-  cache.emplace(std::move(key), value);
-  return value;
 }
 
 double Micros(absl::Duration d) { return absl::ToDoubleMicroseconds(d); }
@@ -144,7 +130,7 @@ Metrics::RequestSeries Metrics::RequestSeriesFor(const std::string& model, int64
                                                  const std::string& api,
                                                  const std::string& entrypoint,
                                                  const absl::Status& status) {
-  return Cached(cache_mu_, request_series_,
+  return CachedSeries(cache_mu_, request_series_,
                 absl::StrCat(model, "\x1f", version, "\x1f", api, "\x1f", entrypoint, "\x1f",
                              static_cast<int>(status.code())),
                 [&] {
@@ -182,7 +168,7 @@ void Metrics::RecordRequest(const std::string& model, int64_t version, const std
 }
 
 void Metrics::RecordRuntime(const std::string& model, absl::Duration latency) {
-  Cached(cache_mu_, runtime_series_, model, [&] {
+  CachedSeries(cache_mu_, runtime_series_, model, [&] {
     return &tf_runtime_latency_.Add(
         {{"model_name", model}, {"API", "Predict"}, {"runtime", "inferd"}}, TfLatencyBuckets());
   })->Observe(Micros(latency));
@@ -199,7 +185,7 @@ void Metrics::RecordBatch(const std::string& model, int64_t batch_size, int64_t 
 }
 
 void Metrics::SetQueueDepth(const std::string& model, int64_t version, int64_t depth) {
-  Cached(cache_mu_, queue_depth_series_, absl::StrCat(model, "\x1f", version), [&] {
+  CachedSeries(cache_mu_, queue_depth_series_, absl::StrCat(model, "\x1f", version), [&] {
     return &queue_depth_.Add({{"model", model}, {"version", absl::StrCat(version)}});
   })->Set(depth);
 }

@@ -8,6 +8,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "common/grpc_health.h"
 #include "common/logging.h"
 #include "common/status_macros.h"
 #include "google/protobuf/util/message_differencer.h"
@@ -57,7 +58,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
     parts->prediction = std::make_unique<PredictionServiceImpl>(
         s->service_.get(), o.serving.tensor_content_output);
     parts->model = std::make_unique<ModelServiceImpl>(s->service_.get());
-    parts->health = std::make_unique<HealthServiceImpl>(s->health_.get());
+    parts->health = std::make_unique<HealthServiceImpl>(s->health_.get(), IsTfServingHealthService);
     grpc::reflection::InitProtoReflectionServerBuilderPlugin();
     grpc::ServerBuilder builder;
     builder.AddListeningPort(absl::StrCat(o.grpc_address, ":", o.grpc_port),

@@ -1,8 +1,8 @@
-#include "serving/health.h"
+#include "common/health.h"
 
 #include <vector>
 
-namespace inferd::serving {
+namespace inferd {
 
 bool HealthState::serving() const {
   {
@@ -52,4 +52,4 @@ void HealthState::Unwatch(int id) {
   watchers_.erase(id);
 }
 
-}  // namespace inferd::serving
+}  // namespace inferd

@@ -1,8 +1,8 @@
-// Serving health: SERVING while every configured model has an AVAILABLE version and the server is
-// not draining. Backs grpc.health.v1 (Check and Watch), /readyz and the gateway's probes.
-// Thread-safe; watchers are called without the lock held.
-#ifndef INFERD_SERVING_HEALTH_H_
-#define INFERD_SERVING_HEALTH_H_
+// Health of a process that serves (inferd-server, inferd-gateway): SERVING while its readiness
+// function says so and it is not draining. Backs grpc.health.v1 (Check and Watch), /readyz and
+// probes. Thread-safe; watchers are called without the lock held.
+#ifndef INFERD_COMMON_HEALTH_H_
+#define INFERD_COMMON_HEALTH_H_
 
 #include <functional>
 #include <map>
@@ -10,11 +10,12 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 
-namespace inferd::serving {
+namespace inferd {
 
 class HealthState {
  public:
-  // `ready` reports whether all configured models are available.
+  // `ready` reports whether the process can do its work (server: every configured model has an
+  // AVAILABLE version; gateway: some replica is routable).
   explicit HealthState(std::function<bool()> ready) : ready_(std::move(ready)) {}
 
   bool serving() const;
@@ -41,6 +42,6 @@ class HealthState {
   std::map<int, std::function<void(bool)>> watchers_ ABSL_GUARDED_BY(mu_);
 };
 
-}  // namespace inferd::serving
+}  // namespace inferd
 
-#endif  // INFERD_SERVING_HEALTH_H_
+#endif  // INFERD_COMMON_HEALTH_H_

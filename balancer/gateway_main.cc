@@ -1,0 +1,218 @@
+// inferd-gateway: the front door in front of inferd-server replicas. Clients talk to it as to a
+// server (gRPC on --port); it picks a replica for every call, retries what provably never
+// reached one (and UNAVAILABLE for idempotent methods), ejects failing replicas and answers
+// grpc.health.v1 itself: SERVING while some replica is usable.
+#include <grpcpp/grpcpp.h>
+#include <signal.h>
+
+#include <atomic>
+#include <climits>
+#include <condition_variable>
+#include <cstdio>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include "absl/random/random.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
+#include "balancer/balancer.h"
+#include "balancer/endpoint.h"
+#include "balancer/gateway_metrics.h"
+#include "balancer/grpc_proxy.h"
+#include "common/flags.h"
+#include "common/grpc_health.h"
+#include "common/health.h"
+#include "common/logging.h"
+#include "prometheus/exposer.h"
+
+namespace {
+
+using inferd::balancer::Balancer;
+using inferd::balancer::Endpoint;
+using inferd::balancer::EndpointList;
+
+int Fail(const std::string& message) {
+  std::fprintf(stderr, "inferd-gateway: %s\n", message.c_str());
+  return 2;
+}
+
+uint64_t Random() {
+  thread_local absl::BitGen gen;
+  return absl::Uniform<uint64_t>(gen);
+}
+
+std::shared_ptr<grpc::Channel> OpenChannel(const Endpoint& e) {
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(INT_MAX);
+  args.SetMaxSendMessageSize(INT_MAX);
+  // Its own connection per replica, kept alive and re-dialled quickly after a restart.
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 30000);
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10000);
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
+  auto channel =
+      grpc::CreateCustomChannel(e.GrpcTarget(), grpc::InsecureChannelCredentials(), args);
+  channel->GetState(/*try_to_connect=*/true);
+  return channel;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // As in inferd-server: Debian's Abseil checks every lock acquisition for deadlock cycles.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+
+  int32_t port = 8500;
+  std::string bind_address = "0.0.0.0";
+  int32_t monitoring_port = 8502;
+  std::string static_backends;
+  std::string lb_policy = "peak_ewma";
+  int32_t slow_start_seconds = 30;
+  int32_t max_attempts = 3;
+  std::string idempotent_methods;
+  int32_t ejection_failures = 5;
+  int32_t ejection_seconds = 30;
+  int32_t drain_timeout_seconds = 30;
+  bool version = false;
+
+  inferd::FlagSet flags("inferd-gateway",
+                        "Balances TF Serving gRPC calls over inferd-server replicas, per call.");
+  flags.Int32("port", &port, "gRPC port clients call (every method is forwarded); 0: a free port");
+  flags.String("bind_address", &bind_address, "address the gateway listens on");
+  flags.Int32("monitoring_port", &monitoring_port,
+              "Prometheus metrics at /metrics on this port; 0: a free port, negative: off");
+  flags.String("static_backends", &static_backends,
+               "replicas as HOST:GRPC_PORT:HTTP_PORT,... (IPv6 hosts in brackets)");
+  flags.String("lb_policy", &lb_policy,
+               "peak_ewma (power of two choices on latency x outstanding), least_request (power "
+               "of two choices on outstanding requests) or round_robin");
+  flags.Int32("slow_start_seconds", &slow_start_seconds,
+              "replicas added after start-up ramp from 10% to full weight over this long");
+  flags.Int32("max_attempts", &max_attempts, "attempts per call, the first included (1-5)");
+  flags.String("idempotent_methods", &idempotent_methods,
+               "full method names retried on UNAVAILABLE (comma-separated); empty: Predict, "
+               "GetModelMetadata and GetModelStatus");
+  flags.Int32("ejection_failures", &ejection_failures,
+              "consecutive failures (unreachable or UNAVAILABLE) that eject a replica");
+  flags.Int32("ejection_seconds", &ejection_seconds,
+              "first ejection length; the n-th lasts n times as long (at most 10x)");
+  flags.Int32("drain_timeout_seconds", &drain_timeout_seconds,
+              "on SIGTERM/SIGINT, how long calls in flight may take before the gateway exits");
+  flags.Bool("version", &version, "print the version and exit");
+  if (absl::Status s = flags.Parse(argc, argv); !s.ok()) return Fail(std::string(s.message()));
+  if (flags.help_requested()) {
+    std::fputs(flags.Help().c_str(), stdout);
+    return 0;
+  }
+  if (version) {
+    std::puts("inferd-gateway 0.1.0");
+    return 0;
+  }
+  for (const std::string& w : flags.warnings()) INFERD_LOG(WARNING) << w;
+  if (static_backends.empty()) return Fail("give the replicas with --static_backends");
+  auto endpoints = inferd::balancer::ParseStaticBackends(static_backends);
+  if (!endpoints.ok()) return Fail(absl::StrCat("--static_backends: ", endpoints.status().message()));
+  auto policy = inferd::balancer::ParsePolicy(lb_policy);
+  if (!policy.ok()) return Fail(std::string(policy.status().message()));
+  if (max_attempts < 1 || max_attempts > 5) return Fail("--max_attempts must be in [1, 5]");
+
+  inferd::balancer::BalancerOptions balancer_options;
+  balancer_options.policy = *policy;
+  balancer_options.replica.slow_start = absl::Seconds(std::max(0, slow_start_seconds));
+  balancer_options.ejection_failures = std::max(1, ejection_failures);
+  balancer_options.base_ejection = absl::Seconds(std::max(1, ejection_seconds));
+  inferd::balancer::ProxyOptions proxy_options;
+  proxy_options.max_attempts = max_attempts;
+  if (!idempotent_methods.empty()) {
+    proxy_options.idempotent_methods.clear();
+    for (absl::string_view m : absl::StrSplit(idempotent_methods, ',', absl::SkipWhitespace())) {
+      proxy_options.idempotent_methods.insert(std::string(m));
+    }
+  }
+
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  const absl::Time start = absl::Now();
+  Balancer balancer(balancer_options, Random, OpenChannel);
+  inferd::balancer::GatewayMetrics metrics;
+  inferd::HealthState health([&balancer] { return balancer.HasCandidates(absl::Now()); });
+  inferd::HealthServiceImpl health_service(&health, inferd::IsTfServingHealthService);
+  inferd::balancer::GrpcProxy proxy(&balancer, &metrics, proxy_options, Random);
+
+  grpc::ServerBuilder builder;
+  int bound_port = 0;
+  builder.AddListeningPort(absl::StrCat(bind_address, ":", port), grpc::InsecureServerCredentials(),
+                           &bound_port);
+  builder.SetMaxReceiveMessageSize(INT_MAX);
+  builder.SetMaxSendMessageSize(INT_MAX);
+  builder.RegisterService(&health_service);
+  builder.RegisterCallbackGenericService(&proxy);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (server == nullptr || bound_port == 0) {
+    return Fail(absl::StrCat("cannot listen for gRPC on ", bind_address, ":", port));
+  }
+  INFERD_LOG(INFO) << "gRPC listening on " << bind_address << ":" << bound_port;
+
+  std::unique_ptr<prometheus::Exposer> exposer;
+  if (monitoring_port >= 0) {
+    try {  // civetweb's Exposer throws when it cannot bind
+      exposer = std::make_unique<prometheus::Exposer>(
+          absl::StrCat(bind_address, ":", monitoring_port));
+    } catch (const std::exception& e) {
+      return Fail(absl::StrCat("cannot listen for metrics on ", bind_address, ":",
+                               monitoring_port, ": ", e.what()));
+    }
+    exposer->RegisterCollectable(metrics.registry());
+    const std::vector<int> ports = exposer->GetListeningPorts();
+    INFERD_LOG(INFO) << "metrics listening on " << bind_address << ":"
+                     << (ports.empty() ? monitoring_port : ports[0]) << "/metrics";
+  }
+
+  inferd::balancer::StaticSource source(*endpoints);
+  source.Start([&](EndpointList list) {
+    balancer.Update(list, absl::Now());
+    metrics.RecordDiscoveryUpdate("static");
+    INFERD_LOG(INFO) << "endpoints: " << list.size() << " from --static_backends";
+    health.Update();
+  });
+
+  // Once a second: endpoint gauges, and health (ejections expire with time).
+  std::mutex stop_mu;
+  std::condition_variable stop_cv;
+  bool stop = false;
+  std::thread maintenance([&] {
+    std::unique_lock<std::mutex> lock(stop_mu);
+    while (!stop_cv.wait_for(lock, std::chrono::seconds(1), [&] { return stop; })) {
+      metrics.SetEndpointCounts(balancer.CountStates(absl::Now()));
+      health.Update();
+    }
+  });
+  INFERD_LOG(INFO) << "gateway started in " << absl::FormatDuration(absl::Now() - start);
+
+  int received = 0;
+  sigwait(&signals, &received);
+  const absl::Time drain_start = absl::Now();
+  INFERD_LOG(INFO) << "received " << (received == SIGTERM ? "SIGTERM" : "SIGINT")
+                   << ": health NOT_SERVING, no new calls, waiting up to "
+                   << drain_timeout_seconds << "s for " << proxy.active() << " calls in flight";
+  health.SetDraining();
+  server->Shutdown(std::chrono::system_clock::now() +
+                   std::chrono::seconds(std::max(0, drain_timeout_seconds)));
+  {
+    std::lock_guard<std::mutex> lock(stop_mu);
+    stop = true;
+  }
+  stop_cv.notify_all();
+  maintenance.join();
+  INFERD_LOG(INFO) << "drained in " << absl::FormatDuration(absl::Now() - drain_start)
+                   << "; exiting";
+  return 0;
+}
