@@ -1,0 +1,290 @@
+#!/usr/bin/python3
+"""inferd-gateway in front of real inferd-server replicas on loopback.
+
+Clients are Debian's python3-grpcio with stubs generated from proto/; the replicas and their
+helpers come from tests/serving/server_e2e_test.py. Every load loop is bounded in time.
+"""
+import argparse
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+import warnings
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "serving"))
+import server_e2e_test as replicas  # noqa: E402
+
+ARGS = None
+LOAD_SECONDS = float(os.environ.get("INFERD_GATEWAY_LOAD_SECONDS", "20"))
+
+
+class Gateway:
+    """One inferd-gateway process; its ports are read from its log."""
+
+    def __init__(self, backends, extra=()):
+        self.log_path = tempfile.mktemp(prefix="inferd-gateway-", suffix=".log", dir=ARGS.out)
+        self.log = open(self.log_path, "w+")
+        spec = ",".join("127.0.0.1:%d:%d" % (s.grpc_port, s.rest_port) for s in backends)
+        args = [ARGS.gateway, "--port=0", "--monitoring_port=0", "--bind_address=127.0.0.1",
+                "--static_backends=" + spec] + list(extra)
+        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)
+        self.port = self.metrics_port = None
+        deadline = time.time() + 20
+        while time.time() < deadline and (self.port is None or self.metrics_port is None):
+            text = self.read_log()
+            m = re.search(r"gRPC listening on [\d.]+:(\d+)", text)
+            if m:
+                self.port = int(m.group(1))
+            m = re.search(r"metrics listening on [\d.]+:(\d+)", text)
+            if m:
+                self.metrics_port = int(m.group(1))
+            if self.proc.poll() is not None:
+                raise RuntimeError("inferd-gateway exited:\n" + text)
+            time.sleep(0.02)
+        if self.port is None:
+            raise RuntimeError("inferd-gateway did not start:\n" + self.read_log())
+
+    def read_log(self):
+        with open(self.log_path) as f:
+            return f.read()
+
+    def metrics(self):
+        import urllib.request
+        with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % self.metrics_port) as r:
+            return r.read().decode()
+
+    def stop(self, sig=signal.SIGTERM, timeout=40):
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            code = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            code = self.proc.wait()
+        self.log.close()
+        return code
+
+
+def channel(port):
+    import grpc
+    # Its own connection: every client thread has one HTTP/2 connection to the gateway, so a
+    # connection-level balancer would pin each thread to one replica.
+    return grpc.insecure_channel("127.0.0.1:%d" % port,
+                                 options=[("grpc.use_local_subchannel_pool", 1)])
+
+
+def served_ok(server):
+    """Predict requests a replica answered OK, from its own metrics."""
+    status, body = server.http("GET", "/monitoring/prometheus/metrics")
+    assert status == 200, status
+    m = re.search(r':tensorflow:serving:request_count\{model_name="digits",status="OK"\} (\S+)',
+                  body.decode())
+    return float(m.group(1)) if m else 0.0
+
+
+class Load:
+    """`threads` clients, each on its own channel, sending Predict until stop()."""
+
+    def __init__(self, port, images, threads=8):
+        self.pb = replicas.pb
+        self.ok = 0
+        self.errors = []
+        self.lock = threading.Lock()
+        self.done = threading.Event()
+        self.threads = [threading.Thread(target=self.run, args=(port, images[i % len(images):][:1]))
+                        for i in range(threads)]
+
+    def run(self, port, image):
+        ch = channel(port)
+        stub = self.pb["prediction_service_pb2_grpc"].PredictionServiceStub(ch)
+        request = replicas.predict_request(image)
+        while not self.done.is_set():
+            try:
+                resp = stub.Predict(request, timeout=10)
+                assert len(resp.outputs["probabilities"].float_val) == 10
+                with self.lock:
+                    self.ok += 1
+            except Exception as e:  # noqa: BLE001 - every failure is a finding
+                with self.lock:
+                    self.errors.append(repr(e)[:300])
+        ch.close()
+
+    def start(self):
+        for t in self.threads:
+            t.start()
+        return self
+
+    def stop(self):
+        self.done.set()
+        for t in self.threads:
+            t.join(30)
+
+
+class GatewayTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(dir=ARGS.out)
+        cls.base = replicas.make_base(cls.tmp)
+        cls.images = replicas.digits_images()[:8]
+
+    def start_replicas(self, n=3):
+        servers = [replicas.Server(self.base) for _ in range(n)]
+        for s in servers:
+            s.wait_ready()
+        return servers
+
+    def stop_all(self, servers, gateway):
+        if gateway is not None:
+            self.assertEqual(gateway.stop(), 0, gateway.read_log())
+        for s in servers:
+            s.stop()
+
+    def test_calls_spread_over_replicas(self):
+        """Acceptance 2: 8 clients, one connection each; every replica gets 25-42%."""
+        servers = self.start_replicas()
+        gateway = Gateway(servers)
+        try:
+            before = [served_ok(s) for s in servers]
+            load = Load(gateway.port, self.images).start()
+            time.sleep(LOAD_SECONDS)
+            load.stop()
+            counts = [served_ok(s) - b for s, b in zip(servers, before)]
+            total = sum(counts)
+            shares = [c / total for c in counts]
+            print("\nspread: %d requests in %.0f s, replica shares %s, %d errors"
+                  % (load.ok, LOAD_SECONDS, ["%.3f" % x for x in shares], len(load.errors)),
+                  file=sys.stderr)
+            self.assertEqual(load.errors, [])
+            self.assertGreater(load.ok, 100)
+            self.assertEqual(total, load.ok)
+            for share in shares:
+                self.assertGreaterEqual(share, 0.25)
+                self.assertLessEqual(share, 0.42)
+        finally:
+            self.stop_all(servers, gateway)
+
+    def test_sigkill_of_a_replica_fails_no_request(self):
+        """Acceptance 3: a replica killed under load; every client call still succeeds."""
+        servers = self.start_replicas()
+        gateway = Gateway(servers)
+        try:
+            load = Load(gateway.port, self.images).start()
+            time.sleep(2)
+            servers[0].proc.send_signal(signal.SIGKILL)
+            servers[0].proc.wait()
+            killed_at = time.time()
+            after_kill = [served_ok(s) for s in servers[1:]]
+            time.sleep(max(4.0, LOAD_SECONDS / 4))
+            load.stop()
+            later = [served_ok(s) for s in servers[1:]]
+            metrics = gateway.metrics()
+            retries = re.search(r"^inferd_gateway_retries_total (\S+)", metrics, re.M)
+            ejected = re.search(r'^inferd_gateway_endpoints\{state="ejected"\} (\S+)', metrics,
+                                re.M)
+            print("\nsigkill: %d requests, %d errors, retries %s, ejected %s, %.1f s after the kill"
+                  % (load.ok, len(load.errors), retries and retries.group(1),
+                     ejected and ejected.group(1), time.time() - killed_at), file=sys.stderr)
+            self.assertEqual(load.errors, [])
+            for a, b in zip(after_kill, later):
+                self.assertGreater(b, a, "the surviving replicas carry the load")
+            self.assertIsNotNone(ejected)
+            self.assertEqual(float(ejected.group(1)), 1.0)
+        finally:
+            self.stop_all(servers, gateway)
+
+    def test_status_metadata_and_errors_pass_through(self):
+        servers = self.start_replicas(1)
+        gateway = Gateway(servers)
+        pb = replicas.pb
+        try:
+            import grpc
+            via = pb["prediction_service_pb2_grpc"].PredictionServiceStub(channel(gateway.port))
+            direct = pb["prediction_service_pb2_grpc"].PredictionServiceStub(
+                channel(servers[0].grpc_port))
+            req = pb["get_model_metadata_pb2"].GetModelMetadataRequest()
+            req.model_spec.name = "digits"
+            req.metadata_field.append("signature_def")
+            self.assertEqual(via.GetModelMetadata(req, timeout=10),
+                             direct.GetModelMetadata(req, timeout=10))
+            # A replica's error comes back with its code and TF Serving's message.
+            with self.assertRaises(grpc.RpcError) as e:
+                via.Predict(replicas.predict_request(self.images[:1], name="nope"), timeout=10)
+            self.assertEqual(e.exception.code(), grpc.StatusCode.NOT_FOUND)
+            self.assertIn("Servable not found for request", e.exception.details())
+            # ModelService goes through too.
+            models = pb["model_service_pb2_grpc"].ModelServiceStub(channel(gateway.port))
+            sreq = pb["get_model_status_pb2"].GetModelStatusRequest()
+            sreq.model_spec.name = "digits"
+            status = models.GetModelStatus(sreq, timeout=10)
+            self.assertEqual(status.model_version_status[0].state, 30)  # AVAILABLE
+            # The gateway's own health service.
+            health = replicas._import_health(ARGS.out)
+            hstub = health["health_pb2_grpc"].HealthStub(channel(gateway.port))
+            resp = hstub.Check(health["health_pb2"].HealthCheckRequest(), timeout=10)
+            self.assertEqual(resp.status, health["health_pb2"].HealthCheckResponse.SERVING)
+            with self.assertRaises(grpc.RpcError) as e:
+                hstub.Check(health["health_pb2"].HealthCheckRequest(service="nope"), timeout=10)
+            self.assertEqual(e.exception.code(), grpc.StatusCode.NOT_FOUND)
+        finally:
+            self.stop_all(servers, gateway)
+
+    def test_unreachable_replicas_answer_unavailable_and_the_gateway_stays_up(self):
+        import grpc
+        import socket
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        dead_port = sock.getsockname()[1]
+        sock.close()  # nothing listens there now
+
+        class Dead:
+            grpc_port = dead_port
+            rest_port = dead_port
+
+        gateway = Gateway([Dead()])
+        try:
+            stub = replicas.pb["prediction_service_pb2_grpc"].PredictionServiceStub(
+                channel(gateway.port))
+            for _ in range(3):
+                with self.assertRaises(grpc.RpcError) as e:
+                    stub.Predict(replicas.predict_request(self.images[:1]), timeout=10)
+                self.assertEqual(e.exception.code(), grpc.StatusCode.UNAVAILABLE)
+            self.assertIsNone(gateway.proc.poll())
+        finally:
+            self.stop_all([], gateway)
+
+    def test_bad_flags_exit_with_a_message(self):
+        for flags, message in [(["--static_backends=host"], "HOST:GRPC_PORT:HTTP_PORT"),
+                               (["--static_backends=h:1:99999"], "port \"99999\""),
+                               (["--static_backends=h:1:2", "--lb_policy=random"], "--lb_policy"),
+                               (["--static_backends=h:1:2", "--max_attempts=9"], "--max_attempts"),
+                               ([], "--static_backends"),
+                               (["--no_such_flag=1"], "no_such_flag")]:
+            p = subprocess.run([ARGS.gateway, "--port=0", "--monitoring_port=-1"] + flags,
+                               capture_output=True, text=True, timeout=30)
+            self.assertEqual(p.returncode, 2, (flags, p.stdout, p.stderr))
+            self.assertIn(message, p.stderr, flags)
+
+
+def main():
+    global ARGS
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--gateway", required=True)
+    parser.add_argument("--server", required=True)
+    parser.add_argument("--run", required=True)
+    parser.add_argument("--src", required=True)
+    parser.add_argument("--out", required=True)
+    ARGS, rest = parser.parse_known_args()
+    os.makedirs(ARGS.out, exist_ok=True)
+    warnings.simplefilter("ignore", ResourceWarning)
+    replicas.ARGS = ARGS
+    replicas.generate_stubs(ARGS.src, os.path.join(ARGS.out, "stubs"))
+    unittest.main(argv=[sys.argv[0]] + rest, verbosity=2)
+
+
+if __name__ == "__main__":
+    main()
