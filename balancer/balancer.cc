@@ -85,7 +85,7 @@ std::shared_ptr<const ReplicaSet> Balancer::replicas() const {
 std::vector<Replica*> Balancer::Candidates(const ReplicaSet& set, absl::Time now) const {
   std::vector<Replica*> ready, healthy, draining, draining_healthy;
   for (const auto& r : set) {
-    const bool ejected = r->Ejected(now);
+    const bool ejected = r->Ejected(now) || !r->healthy();
     if (r->state() == EndpointState::kReady) {
       ready.push_back(r.get());
       if (!ejected) healthy.push_back(r.get());
@@ -155,10 +155,17 @@ bool Balancer::HasCandidates(absl::Time now) const {
   return !Candidates(*replicas(), now).empty();
 }
 
+bool Balancer::HasHealthy(absl::Time now) const {
+  for (const auto& r : *replicas()) {
+    if (r->healthy() && !r->Ejected(now)) return true;
+  }
+  return false;
+}
+
 Balancer::Counts Balancer::CountStates(absl::Time now) const {
   Counts c;
   for (const auto& r : *replicas()) {
-    if (r->Ejected(now)) {
+    if (r->Ejected(now) || !r->healthy()) {
       ++c.ejected;
     } else if (r->state() == EndpointState::kReady) {
       ++c.ready;
@@ -178,6 +185,7 @@ std::string Balancer::EndpointsJson(absl::Time now) const {
         "{\"host\":", JsonString(e.host), ",\"grpc_port\":", e.grpc_port,
         ",\"http_port\":", e.http_port, ",\"state\":\"", EndpointStateName(r->state()),
         "\",\"ejected\":", r->Ejected(now) ? "true" : "false",
+        ",\"healthy\":", r->healthy() ? "true" : "false",
         ",\"ejected_for_seconds\":", now < until ? absl::ToDoubleSeconds(until - now) : 0.0,
         ",\"outstanding\":", r->outstanding(), ",\"requests\":", r->requests(),
         ",\"weight\":", r->Weight(now), ",\"peak_ewma_ms\":",

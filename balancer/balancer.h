@@ -3,7 +3,7 @@
 // Update() turns a discovered endpoint list into a new immutable snapshot, keeping the Replica
 // objects (channels, statistics) of endpoints that stay; Pick() reads the current snapshot
 // without blocking writers. Which replicas are candidates:
-//   - ready and not ejected ones;
+//   - ready ones neither ejected nor failing their active health checks;
 //   - when fewer than `panic_threshold` of the ready ones are left that way, all ready ones
 //     (panic mode: better to spread load over suspect replicas than to overload the rest);
 //   - when none is ready, the draining ones (terminating but still serving).
@@ -69,7 +69,9 @@ class Balancer {
   std::shared_ptr<const ReplicaSet> replicas() const;
   // Whether Pick() can return anything now.
   bool HasCandidates(absl::Time now) const;
-  // Counts by state for metrics: ready (not ejected), draining, ejected.
+  // Whether some replica is neither ejected nor failing health checks (the gateway's health).
+  bool HasHealthy(absl::Time now) const;
+  // Counts by state for metrics: ready, draining, ejected (ejected or failing health checks).
   struct Counts {
     int ready = 0, draining = 0, ejected = 0;
   };

@@ -1,7 +1,7 @@
 // inferd-gateway: the front door in front of inferd-server replicas. Clients talk to it as to a
 // server (gRPC on --port); it picks a replica for every call, retries what provably never
-// reached one (and UNAVAILABLE for idempotent methods), ejects failing replicas and answers
-// grpc.health.v1 itself: SERVING while some replica is usable.
+// reached one (and UNAVAILABLE for idempotent methods), ejects failing replicas, checks their
+// health actively, and answers grpc.health.v1 itself: SERVING while some replica is healthy.
 #include <grpcpp/grpcpp.h>
 #include <signal.h>
 
@@ -21,6 +21,7 @@
 #include "balancer/endpoint.h"
 #include "balancer/gateway_metrics.h"
 #include "balancer/grpc_proxy.h"
+#include "balancer/health_checker.h"
 #include "common/flags.h"
 #include "common/grpc_health.h"
 #include "common/health.h"
@@ -76,6 +77,9 @@ int main(int argc, char** argv) {
   int32_t ejection_failures = 5;
   int32_t ejection_seconds = 30;
   int32_t drain_timeout_seconds = 30;
+  int32_t health_check_interval_ms = 1000;
+  int32_t health_check_timeout_ms = 1000;
+  int32_t health_check_unhealthy_threshold = 2;
   bool version = false;
 
   inferd::FlagSet flags("inferd-gateway",
@@ -99,6 +103,13 @@ int main(int argc, char** argv) {
               "consecutive failures (unreachable or UNAVAILABLE) that eject a replica");
   flags.Int32("ejection_seconds", &ejection_seconds,
               "first ejection length; the n-th lasts n times as long (at most 10x)");
+  flags.Int32("health_check_interval_ms", &health_check_interval_ms,
+              "grpc.health.v1 Check to every replica this often; 0: no active health checks");
+  flags.Int32("health_check_timeout_ms", &health_check_timeout_ms,
+              "a health check not answered this fast counts as failed");
+  flags.Int32("health_check_unhealthy_threshold", &health_check_unhealthy_threshold,
+              "consecutive failed checks (error, timeout, not SERVING) that take a replica out "
+              "until it answers SERVING again");
   flags.Int32("drain_timeout_seconds", &drain_timeout_seconds,
               "on SIGTERM/SIGINT, how long calls in flight may take before the gateway exits");
   flags.Bool("version", &version, "print the version and exit");
@@ -143,7 +154,7 @@ int main(int argc, char** argv) {
   const absl::Time start = absl::Now();
   Balancer balancer(balancer_options, Random, OpenChannel);
   inferd::balancer::GatewayMetrics metrics;
-  inferd::HealthState health([&balancer] { return balancer.HasCandidates(absl::Now()); });
+  inferd::HealthState health([&balancer] { return balancer.HasHealthy(absl::Now()); });
   inferd::HealthServiceImpl health_service(&health, inferd::IsTfServingHealthService);
   inferd::balancer::GrpcProxy proxy(&balancer, &metrics, proxy_options, Random);
 
@@ -184,6 +195,16 @@ int main(int argc, char** argv) {
     health.Update();
   });
 
+  std::unique_ptr<inferd::balancer::HealthChecker> checker;
+  if (health_check_interval_ms > 0) {
+    inferd::balancer::HealthCheckOptions check_options;
+    check_options.interval = absl::Milliseconds(health_check_interval_ms);
+    check_options.timeout = absl::Milliseconds(std::max(1, health_check_timeout_ms));
+    check_options.unhealthy_after = std::max(1, health_check_unhealthy_threshold);
+    checker = std::make_unique<inferd::balancer::HealthChecker>(&balancer, check_options,
+                                                                [&health] { health.Update(); });
+  }
+
   // Once a second: endpoint gauges, and health (ejections expire with time).
   std::mutex stop_mu;
   std::condition_variable stop_cv;
@@ -212,6 +233,7 @@ int main(int argc, char** argv) {
   }
   stop_cv.notify_all();
   maintenance.join();
+  checker.reset();
   INFERD_LOG(INFO) << "drained in " << absl::FormatDuration(absl::Now() - drain_start)
                    << "; exiting";
   return 0;

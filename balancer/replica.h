@@ -56,6 +56,7 @@ class Replica {
   const std::string& key() const { return key_; }
   grpc::GenericStub& stub() { return stub_; }
   grpc::Channel* channel() const { return channel_.get(); }
+  const std::shared_ptr<grpc::Channel>& shared_channel() const { return channel_; }
 
   EndpointState state() const { return state_.load(std::memory_order_relaxed); }
   void set_state(EndpointState s) { state_.store(s, std::memory_order_relaxed); }
@@ -78,6 +79,10 @@ class Replica {
     return absl::Nanoseconds(latency_.EstimateNanos(now));
   }
 
+  // Active health (grpc.health.v1 Check by the HealthChecker): healthy until checks fail.
+  bool healthy() const { return healthy_.load(std::memory_order_relaxed); }
+  void set_healthy(bool h) { healthy_.store(h, std::memory_order_relaxed); }
+
   // Outlier ejection, decided by the balancer.
   bool Ejected(absl::Time now) const;
   absl::Time ejected_until() const;
@@ -96,6 +101,7 @@ class Replica {
   std::atomic<int64_t> outstanding_{0};
   std::atomic<int64_t> requests_{0};
   std::atomic<int> consecutive_failures_{0};
+  std::atomic<bool> healthy_{true};
   PeakEwma latency_;
   mutable absl::Mutex mu_;
   absl::Time ejected_until_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();

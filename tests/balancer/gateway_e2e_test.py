@@ -257,6 +257,51 @@ class GatewayTest(unittest.TestCase):
         finally:
             self.stop_all([], gateway)
 
+    def test_hung_replica_is_taken_out_by_health_checks(self):
+        """A replica that stops answering (SIGSTOP) gets no calls once its checks fail."""
+        import grpc
+        servers = self.start_replicas(2)
+        gateway = Gateway(servers, extra=["--health_check_interval_ms=200",
+                                          "--health_check_timeout_ms=200"])
+        health = replicas._import_health(ARGS.out)
+        hstub = health["health_pb2_grpc"].HealthStub(channel(gateway.port))
+        serving = health["health_pb2"].HealthCheckResponse.SERVING
+
+        def ejected():
+            m = re.search(r'^inferd_gateway_endpoints\{state="ejected"\} (\S+)', gateway.metrics(),
+                          re.M)
+            return float(m.group(1)) if m else 0.0
+
+        try:
+            stub = replicas.pb["prediction_service_pb2_grpc"].PredictionServiceStub(
+                channel(gateway.port))
+            request = replicas.predict_request(self.images[:1])
+            stub.Predict(request, timeout=10)
+            servers[0].proc.send_signal(signal.SIGSTOP)
+            replicas.wait_until(lambda: ejected() == 1.0, 10, "the hung replica to be taken out")
+            start = time.time()
+            for _ in range(40):
+                stub.Predict(request, timeout=3)  # none may wait on the hung replica
+            self.assertLess(time.time() - start, 10)
+            self.assertEqual(hstub.Check(health["health_pb2"].HealthCheckRequest(),
+                                         timeout=5).status, serving)
+            # Both hung: the gateway reports NOT_SERVING, so a load balancer skips it.
+            servers[1].proc.send_signal(signal.SIGSTOP)
+            replicas.wait_until(
+                lambda: hstub.Check(health["health_pb2"].HealthCheckRequest(),
+                                    timeout=5).status != serving, 10, "NOT_SERVING")
+            for s in servers:
+                s.proc.send_signal(signal.SIGCONT)
+            replicas.wait_until(lambda: ejected() == 0.0, 10, "both replicas back")
+            before = served_ok(servers[0])
+            for _ in range(40):
+                stub.Predict(request, timeout=10)
+            self.assertGreater(served_ok(servers[0]), before, "the recovered replica serves again")
+        finally:
+            for s in servers:
+                s.proc.send_signal(signal.SIGCONT)
+            self.stop_all(servers, gateway)
+
     def test_bad_flags_exit_with_a_message(self):
         for flags, message in [(["--static_backends=host"], "HOST:GRPC_PORT:HTTP_PORT"),
                                (["--static_backends=h:1:99999"], "port \"99999\""),
