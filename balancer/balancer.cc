@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/json_escape.h"
 
 namespace inferd::balancer {
 namespace {
@@ -15,18 +16,10 @@ bool Excluded(const Replica* r, absl::Span<const Replica* const> exclude) {
   return std::find(exclude.begin(), exclude.end(), r) != exclude.end();
 }
 
-std::string JsonString(absl::string_view s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') out.push_back('\\');
-    if (static_cast<unsigned char>(c) < 0x20) {
-      absl::StrAppend(&out, "\\u00", c < 16 ? "0" : "1",
-                      std::string(1, "0123456789abcdef"[c & 15]));
-      continue;
-    }
-    out.push_back(c);
-  }
-  out.push_back('"');
+
+std::string JsonString(const std::string& s) {
+  std::string out;
+  AppendJsonString(s, &out);
   return out;
 }
 

@@ -22,11 +22,13 @@
 #include "balancer/gateway_metrics.h"
 #include "balancer/grpc_proxy.h"
 #include "balancer/health_checker.h"
+#include "balancer/http_proxy.h"
 #include "common/flags.h"
 #include "common/grpc_health.h"
 #include "common/health.h"
 #include "common/logging.h"
-#include "prometheus/exposer.h"
+#include "common/http_server.h"
+#include "prometheus/text_serializer.h"
 
 namespace {
 
@@ -67,6 +69,9 @@ int main(int argc, char** argv) {
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
 
   int32_t port = 8500;
+  int32_t rest_api_port = 8501;
+  int32_t rest_api_num_threads = 2;
+  int32_t rest_api_timeout_in_ms = 30000;
   std::string bind_address = "0.0.0.0";
   int32_t monitoring_port = 8502;
   std::string static_backends;
@@ -85,9 +90,17 @@ int main(int argc, char** argv) {
   inferd::FlagSet flags("inferd-gateway",
                         "Balances TF Serving gRPC calls over inferd-server replicas, per call.");
   flags.Int32("port", &port, "gRPC port clients call (every method is forwarded); 0: a free port");
+  flags.Int32("rest_api_port", &rest_api_port,
+              "HTTP port; every request is forwarded to a replica's HTTP port; 0: a free port, "
+              "negative: off");
+  flags.Int32("rest_api_num_threads", &rest_api_num_threads,
+              "threads for HTTP, each for client connections and for replica connections");
+  flags.Int32("rest_api_timeout_in_ms", &rest_api_timeout_in_ms,
+              "time one forwarded HTTP request may take on a replica (504 beyond it)");
   flags.String("bind_address", &bind_address, "address the gateway listens on");
   flags.Int32("monitoring_port", &monitoring_port,
-              "Prometheus metrics at /metrics on this port; 0: a free port, negative: off");
+              "admin HTTP port: /metrics (Prometheus), /endpoints (the replica table, JSON), "
+              "/healthz, /readyz; 0: a free port, negative: off");
   flags.String("static_backends", &static_backends,
                "replicas as HOST:GRPC_PORT:HTTP_PORT,... (IPv6 hosts in brackets)");
   flags.String("lb_policy", &lb_policy,
@@ -156,7 +169,8 @@ int main(int argc, char** argv) {
   inferd::balancer::GatewayMetrics metrics;
   inferd::HealthState health([&balancer] { return balancer.HasHealthy(absl::Now()); });
   inferd::HealthServiceImpl health_service(&health, inferd::IsTfServingHealthService);
-  inferd::balancer::GrpcProxy proxy(&balancer, &metrics, proxy_options, Random);
+  inferd::balancer::RetryBudget retry_budget;
+  inferd::balancer::GrpcProxy proxy(&balancer, &metrics, &retry_budget, proxy_options, Random);
 
   grpc::ServerBuilder builder;
   int bound_port = 0;
@@ -172,19 +186,61 @@ int main(int argc, char** argv) {
   }
   INFERD_LOG(INFO) << "gRPC listening on " << bind_address << ":" << bound_port;
 
-  std::unique_ptr<prometheus::Exposer> exposer;
+  inferd::balancer::HttpProxyOptions http_options;
+  http_options.num_threads = std::max(1, rest_api_num_threads);
+  http_options.timeout = absl::Milliseconds(std::max(1, rest_api_timeout_in_ms));
+  http_options.max_attempts = max_attempts;
+  inferd::balancer::HttpProxy http_proxy(&balancer, &metrics, &retry_budget, http_options);
+  std::unique_ptr<inferd::HttpServer> rest;
+  if (rest_api_port >= 0) {
+    inferd::HttpServerOptions o;
+    o.address = bind_address;
+    o.port = rest_api_port;
+    o.num_threads = std::max(1, rest_api_num_threads);
+    o.keep_headers = true;
+    auto started = inferd::HttpServer::Start(o, [&http_proxy](inferd::HttpRequest r, auto done) {
+      http_proxy.Handle(std::move(r), std::move(done));
+    });
+    if (!started.ok()) return Fail(std::string(started.status().message()));
+    rest = std::move(*started);
+    INFERD_LOG(INFO) << "REST listening on " << bind_address << ":" << rest->port();
+  }
+
+  std::unique_ptr<inferd::HttpServer> admin;
   if (monitoring_port >= 0) {
-    try {  // civetweb's Exposer throws when it cannot bind
-      exposer = std::make_unique<prometheus::Exposer>(
-          absl::StrCat(bind_address, ":", monitoring_port));
-    } catch (const std::exception& e) {
-      return Fail(absl::StrCat("cannot listen for metrics on ", bind_address, ":",
-                               monitoring_port, ": ", e.what()));
-    }
-    exposer->RegisterCollectable(metrics.registry());
-    const std::vector<int> ports = exposer->GetListeningPorts();
-    INFERD_LOG(INFO) << "metrics listening on " << bind_address << ":"
-                     << (ports.empty() ? monitoring_port : ports[0]) << "/metrics";
+    inferd::HttpServerOptions o;
+    o.address = bind_address;
+    o.port = monitoring_port;
+    o.num_threads = 1;
+    auto started = inferd::HttpServer::Start(o, [&](inferd::HttpRequest r, auto done) {
+      const std::string path = r.target.substr(0, r.target.find('?'));
+      inferd::HttpResponse out;
+      out.content_type = "text/plain";
+      if (path == "/metrics") {
+        out.content_type = "text/plain; version=0.0.4";
+        out.body = prometheus::TextSerializer().Serialize(metrics.registry()->Collect());
+      } else if (path == "/endpoints") {
+        out.content_type = "application/json";
+        out.body = balancer.EndpointsJson(absl::Now());
+      } else if (path == "/healthz") {
+        out.body = "ok\n";
+      } else if (path == "/readyz") {
+        const bool ready = health.serving();
+        out.status = ready ? 200 : 503;
+        out.body = ready ? "ready\n" : (health.draining() ? "draining\n" : "no healthy replica\n");
+      } else {
+        out.status = 404;
+        out.content_type = "application/json";
+        out.body = inferd::JsonErrorBody(
+            absl::StrCat("not found: ", path, " (the admin port serves /metrics, /endpoints, "
+                         "/healthz and /readyz)"));
+      }
+      done(std::move(out));
+    });
+    if (!started.ok()) return Fail(std::string(started.status().message()));
+    admin = std::move(*started);
+    INFERD_LOG(INFO) << "metrics listening on " << bind_address << ":" << admin->port()
+                     << "/metrics";
   }
 
   inferd::balancer::StaticSource source(*endpoints);
@@ -225,8 +281,16 @@ int main(int argc, char** argv) {
                    << ": health NOT_SERVING, no new calls, waiting up to "
                    << drain_timeout_seconds << "s for " << proxy.active() << " calls in flight";
   health.SetDraining();
-  server->Shutdown(std::chrono::system_clock::now() +
-                   std::chrono::seconds(std::max(0, drain_timeout_seconds)));
+  // Both listeners stop at once; each waits for its own calls in flight.
+  std::thread grpc_drain([&] {
+    server->Shutdown(std::chrono::system_clock::now() +
+                     std::chrono::seconds(std::max(0, drain_timeout_seconds)));
+  });
+  if (rest != nullptr && !rest->Drain(absl::Seconds(std::max(0, drain_timeout_seconds)))) {
+    INFERD_LOG(WARNING) << rest->active_requests() << " HTTP requests still in flight";
+  }
+  grpc_drain.join();
+  rest.reset();
   {
     std::lock_guard<std::mutex> lock(stop_mu);
     stop = true;

@@ -66,6 +66,7 @@ class GrpcProxy::Call : public grpc::ServerGenericBidiReactor {
         idempotent_(proxy->options_.idempotent_methods.count(ctx->method()) > 0),
         start_(absl::Now()) {
     proxy_->active_.fetch_add(1);
+    proxy_->budget_->RequestStarted();
     StartRead(&request_);
   }
 
@@ -92,6 +93,7 @@ class GrpcProxy::Call : public grpc::ServerGenericBidiReactor {
   void OnWriteDone(bool) override {}
 
   void OnDone() override {
+    proxy_->budget_->RequestEnded();
     proxy_->active_.fetch_sub(1);
     delete this;
   }
@@ -153,7 +155,7 @@ class GrpcProxy::Call : public grpc::ServerGenericBidiReactor {
     proxy_->metrics_->RecordAttempt(replica_->key(), api_, CodeName(status.error_code()),
                                     now - attempt_start_);
     if (in_retry_budget_) {
-      proxy_->ReleaseRetry();
+      proxy_->budget_->Release();
       in_retry_budget_ = false;
     }
     const bool unreached = unavailable && !was_connected_;
@@ -162,7 +164,7 @@ class GrpcProxy::Call : public grpc::ServerGenericBidiReactor {
                            absl::FromChrono(deadline) > now + absl::Milliseconds(1);
     if (unavailable && (unreached || idempotent_) && attempts_ < proxy_->options_.max_attempts &&
         time_left && !cancelled()) {
-      if (proxy_->TakeRetry()) {
+      if (proxy_->budget_->TryAcquire()) {
         in_retry_budget_ = true;
         proxy_->metrics_->RecordRetry();
         last_ = std::move(status);
@@ -205,7 +207,7 @@ class GrpcProxy::Call : public grpc::ServerGenericBidiReactor {
 
   void Reply(const grpc::Status& status) {
     if (in_retry_budget_) {  // a retry that found no replica to go to
-      proxy_->ReleaseRetry();
+      proxy_->budget_->Release();
       in_retry_budget_ = false;
     }
     proxy_->metrics_->RecordRequest(api_, CodeName(status.error_code()), absl::Now() - start_);
@@ -236,10 +238,11 @@ class GrpcProxy::Call : public grpc::ServerGenericBidiReactor {
   std::vector<std::unique_ptr<grpc::ClientContext>> upstreams_ ABSL_GUARDED_BY(mu_);
 };
 
-GrpcProxy::GrpcProxy(Balancer* balancer, GatewayMetrics* metrics, ProxyOptions options,
-                     std::function<uint64_t()> random)
+GrpcProxy::GrpcProxy(Balancer* balancer, GatewayMetrics* metrics, RetryBudget* budget,
+                     ProxyOptions options, std::function<uint64_t()> random)
     : balancer_(balancer),
       metrics_(metrics),
+      budget_(budget),
       options_(std::move(options)),
       random_(std::move(random)) {}
 
@@ -247,15 +250,5 @@ grpc::ServerGenericBidiReactor* GrpcProxy::CreateReactor(grpc::GenericCallbackSe
   return new Call(this, ctx);
 }
 
-bool GrpcProxy::TakeRetry() {
-  const int64_t limit = std::max<int64_t>(
-      options_.min_retry_concurrency,
-      static_cast<int64_t>(options_.retry_budget_ratio * static_cast<double>(active_.load())));
-  int64_t current = retries_in_flight_.load();
-  while (current < limit) {
-    if (retries_in_flight_.compare_exchange_weak(current, current + 1)) return true;
-  }
-  return false;
-}
 
 }  // namespace inferd::balancer

@@ -9,8 +9,7 @@
 //     request never left the gateway), for any method, or
 //   - it answered UNAVAILABLE (draining, queue full, killed mid-call) and the method is
 //     declared idempotent (Predict, GetModelMetadata, GetModelStatus by default),
-// and while retries in flight stay within the budget: `retry_budget_ratio` of active requests,
-// at least `min_retry_concurrency`. Thread-safe.
+// and while the retry budget (shared with the REST proxy) allows. Thread-safe.
 #ifndef INFERD_BALANCER_GRPC_PROXY_H_
 #define INFERD_BALANCER_GRPC_PROXY_H_
 
@@ -24,6 +23,7 @@
 #include "absl/time/time.h"
 #include "balancer/balancer.h"
 #include "balancer/gateway_metrics.h"
+#include "balancer/retry_budget.h"
 
 namespace inferd::balancer {
 
@@ -35,17 +35,15 @@ struct ProxyOptions {
       "/tensorflow.serving.ModelService/GetModelStatus",
   };
   int max_attempts = 3;
-  double retry_budget_ratio = 0.2;
-  int min_retry_concurrency = 3;
   absl::Duration backoff_base = absl::Milliseconds(25);
   absl::Duration backoff_max = absl::Milliseconds(250);
 };
 
 class GrpcProxy : public grpc::CallbackGenericService {
  public:
-  // `balancer` and `metrics` must outlive the proxy; `random` as for Balancer.
-  GrpcProxy(Balancer* balancer, GatewayMetrics* metrics, ProxyOptions options,
-            std::function<uint64_t()> random);
+  // `balancer`, `metrics` and `budget` must outlive the proxy; `random` as for Balancer.
+  GrpcProxy(Balancer* balancer, GatewayMetrics* metrics, RetryBudget* budget,
+            ProxyOptions options, std::function<uint64_t()> random);
 
   grpc::ServerGenericBidiReactor* CreateReactor(grpc::GenericCallbackServerContext* ctx) override;
 
@@ -54,16 +52,13 @@ class GrpcProxy : public grpc::CallbackGenericService {
 
  private:
   class Call;
-  // Takes a slot in the retry budget; false when it is spent.
-  bool TakeRetry();
-  void ReleaseRetry() { retries_in_flight_.fetch_sub(1); }
 
   Balancer* const balancer_;
   GatewayMetrics* const metrics_;
+  RetryBudget* const budget_;
   const ProxyOptions options_;
   const std::function<uint64_t()> random_;
   std::atomic<int64_t> active_{0};
-  std::atomic<int64_t> retries_in_flight_{0};
 };
 
 }  // namespace inferd::balancer

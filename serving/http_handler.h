@@ -12,23 +12,10 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "common/health.h"
+#include "common/http_server.h"
 #include "serving/inference_service.h"
 
 namespace inferd::serving {
-
-struct HttpRequest {
-  std::string method;  // "GET", "POST", ...
-  std::string target;  // path and query, e.g. "/v1/models/m:predict"
-  std::string content_type;
-  std::string body;
-};
-
-struct HttpResponse {
-  int status = 200;
-  std::string content_type = "application/json";
-  std::string body;
-  std::vector<std::pair<std::string, std::string>> headers;  // extra headers
-};
 
 struct HttpHandlerOptions {
   // --rest_api_timeout_in_ms: the deadline of a REST predict.

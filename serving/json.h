@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "common/json_escape.h"
 
 namespace inferd::serving {
 
@@ -203,9 +204,6 @@ inline JsonValue::Range<JsonValue::ObjectIterator> JsonValue::members() const {
 
 // ---- Writer helpers: append compact JSON text to `out`. ----
 
-// Appends `s` as a JSON string literal (quotes included). Escapes '"', '\\' and control
-// characters (\b \f \n \r \t, others as \u00XX); bytes >= 0x80 are copied as they are.
-void AppendJsonString(std::string_view s, std::string* out);
 // Shortest text that round-trips through the type, with ".0" added when it would otherwise read
 // as an integer ("1.0", "-0.0"; "1e+20" stays). NaN, Infinity and -Infinity for non-finite values.
 void AppendJsonFloat(float v, std::string* out);

@@ -598,11 +598,5 @@ absl::StatusOr<std::string> WriteJsonPredictResponse(bool row_format, const Name
   return out;
 }
 
-std::string JsonErrorBody(std::string_view message) {
-  std::string out = "{\"error\":";
-  AppendJsonString(message, &out);
-  out.push_back('}');
-  return out;
-}
 
 }  // namespace inferd::serving

@@ -40,9 +40,6 @@ absl::StatusOr<JsonPredictRequest> ParseJsonPredictRequest(std::string_view body
 // EdgeTensor whose data does not match its shape.
 absl::StatusOr<std::string> WriteJsonPredictResponse(bool row_format, const NamedTensors& outputs);
 
-// {"error":"<message>"} with the message JSON-escaped.
-std::string JsonErrorBody(std::string_view message);
-
 }  // namespace inferd::serving
 
 #endif  // INFERD_SERVING_JSON_TENSOR_H_

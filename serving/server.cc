@@ -50,7 +50,10 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
 
   if (o.http.port >= 0) {
     s->handler_ = std::make_unique<HttpHandler>(s->service_.get(), s->health_.get(), o.http_handler);
-    ASSIGN_OR_RETURN(s->http_, HttpServer::Start(o.http, s->handler_.get()));
+    ASSIGN_OR_RETURN(s->http_, HttpServer::Start(o.http, [handler = s->handler_.get()](
+                                                             HttpRequest request, auto done) {
+                       handler->Handle(std::move(request), std::move(done));
+                     }));
     INFERD_LOG(INFO) << "REST API listening on " << o.http.address << ":" << s->http_->port();
   }
   if (o.grpc_port >= 0) {

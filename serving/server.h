@@ -13,7 +13,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "serving/http_handler.h"
-#include "serving/http_server.h"
+#include "common/http_server.h"
 #include "serving/inference_service.h"
 #include "tensorflow_serving/config/model_server_config.pb.h"
 

@@ -6,13 +6,19 @@
 // version, signature_name}. No model, no request parsing beyond what gRPC does. gRPC's own
 // thread defaults are kept.
 //
-//   bare_grpc_server [--port=N] [--address=127.0.0.1]
+//   bare_grpc_server [--port=N] [--address=127.0.0.1] [--delay_ms=0]
+//
+// --delay_ms=D answers each Predict D ms after it arrived, without holding a gRPC thread (a
+// grpc::Alarm owned by the call's reactor fires the reply): a slow replica for the gateway's
+// benchmarks and tests, however many calls are in flight.
 //
 // Prints "bare_grpc_server listening on ADDRESS:PORT" on stdout once it serves (--port=0 picks a
 // free port), and exits on SIGTERM/SIGINT.
+#include <grpcpp/alarm.h>
 #include <grpcpp/grpcpp.h>
 #include <signal.h>
 
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
@@ -43,15 +49,34 @@ tensorflow::serving::PredictResponse MakeResponse() {
   return r;
 }
 
+// One delayed call: finishes OK when its alarm fires and deletes itself once gRPC is done with
+// the call. The alarm's callback runs on one of gRPC's threads and touches nothing after
+// Finish(); grpc::Alarm keeps its own state alive until that callback has returned, so OnDone
+// may destroy the alarm while the callback is still unwinding.
+class DelayedReply final : public grpc::ServerUnaryReactor {
+ public:
+  explicit DelayedReply(std::chrono::milliseconds delay) {
+    alarm_.Set(std::chrono::system_clock::now() + delay,
+               [this](bool /*fired*/) { Finish(grpc::Status::OK); });
+  }
+
+  void OnDone() override { delete this; }
+
+ private:
+  grpc::Alarm alarm_;
+};
+
 // Stateless after construction; Predict runs concurrently on gRPC's threads.
 class BarePredictionService final : public tensorflow::serving::PredictionService::CallbackService {
  public:
-  BarePredictionService() : response_(MakeResponse()) {}
+  explicit BarePredictionService(std::chrono::milliseconds delay)
+      : response_(MakeResponse()), delay_(delay) {}
 
   grpc::ServerUnaryReactor* Predict(grpc::CallbackServerContext* context,
                                     const tensorflow::serving::PredictRequest* /*request*/,
                                     tensorflow::serving::PredictResponse* response) override {
     response->CopyFrom(response_);
+    if (delay_.count() > 0) return new DelayedReply(delay_);
     auto* reactor = context->DefaultReactor();
     reactor->Finish(grpc::Status::OK);
     return reactor;
@@ -59,6 +84,7 @@ class BarePredictionService final : public tensorflow::serving::PredictionServic
 
  private:
   const tensorflow::serving::PredictResponse response_;
+  const std::chrono::milliseconds delay_;
 };
 
 }  // namespace
@@ -66,11 +92,14 @@ class BarePredictionService final : public tensorflow::serving::PredictionServic
 int main(int argc, char** argv) {
   std::string address = "127.0.0.1";
   int32_t port = 0;
+  int32_t delay_ms = 0;
   inferd::FlagSet flags("bare_grpc_server",
                         "Answers every tensorflow.serving.PredictionService/Predict with a fixed "
                         "response (the cost of gRPC alone, for bench/serving/run).");
   flags.Int32("port", &port, "gRPC port; 0 picks a free port (printed on stdout)");
   flags.String("address", &address, "address to listen on");
+  flags.Int32("delay_ms", &delay_ms,
+              "answer each Predict this many ms after it arrived (no thread waits meanwhile)");
   if (absl::Status s = flags.Parse(argc, argv); !s.ok()) {
     std::fprintf(stderr, "bare_grpc_server: %s\n", std::string(s.message()).c_str());
     return 2;
@@ -83,6 +112,10 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "bare_grpc_server: bad --port %d\n", port);
     return 2;
   }
+  if (delay_ms < 0) {
+    std::fprintf(stderr, "bare_grpc_server: bad --delay_ms %d\n", delay_ms);
+    return 2;
+  }
 
   sigset_t signals;
   sigemptyset(&signals);
@@ -90,7 +123,7 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  BarePredictionService service;
+  BarePredictionService service{std::chrono::milliseconds(delay_ms)};
   grpc::ServerBuilder builder;
   int bound_port = 0;
   builder.AddListeningPort(address + ":" + std::to_string(port), grpc::InsecureServerCredentials(),

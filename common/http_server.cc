@@ -1,4 +1,4 @@
-#include "serving/http_server.h"
+#include "common/http_server.h"
 
 #include <utility>  // before Boost (Asio with newer standards needs std::exchange)
 
@@ -7,6 +7,7 @@
 #include <chrono>
 #include <limits>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <thread>
 #include <vector>
@@ -23,9 +24,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "common/logging.h"
-#include "serving/json_tensor.h"
 
-namespace inferd::serving {
+namespace inferd {
 namespace net = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
@@ -47,9 +47,9 @@ class HttpServer::Impl {
  public:
   class Session;
 
-  Impl(HttpServerOptions options, const HttpHandler* handler)
+  Impl(HttpServerOptions options, HttpHandlerFn handler)
       : options_(std::move(options)),
-        handler_(handler),
+        handler_(std::move(handler)),
         acceptor_(net::make_strand(ioc_)),
         sweeper_(acceptor_.get_executor()),
         sweep_interval_(SweepInterval(options_)) {}
@@ -102,7 +102,7 @@ class HttpServer::Impl {
   std::vector<std::shared_ptr<Session>> LiveSessions(const Pick& pick);
 
   HttpServerOptions options_;
-  const HttpHandler* handler_;
+  const HttpHandlerFn handler_;
   // Declared before ioc_ so they outlive it: destroying ioc_ destroys queued handlers, which
   // may hold the last reference to a session.
   absl::Mutex mu_;
@@ -190,11 +190,18 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
       request.content_type = std::string(it->value());
     }
     request.body = std::move(req.body());
+    request.version = req.version();
+    if (server_->options_.keep_headers) {
+      request.headers.reserve(std::distance(req.begin(), req.end()));
+      for (const auto& field : req) {
+        request.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
+      }
+    }
     deadline_.store(kNoDeadline, std::memory_order_relaxed);  // the handler has it now
     // Small models answer inside Handle, on this strand: dispatch then writes at once instead of
     // queueing the write (and waking another I/O thread for it). An answer from a batch thread
     // is queued onto the strand.
-    server_->handler_->Handle(std::move(request), [self = shared_from_this()](HttpResponse r) {
+    server_->handler_(std::move(request), [self = shared_from_this()](HttpResponse r) {
       net::dispatch(self->stream_.get_executor(),
                     [self, r = std::move(r)]() mutable { self->Write(std::move(r)); });
     });
@@ -303,9 +310,10 @@ bool HttpServer::Impl::Drain(absl::Duration timeout) {
   return active_.load() == 0;
 }
 
+
 absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(HttpServerOptions options,
-                                                              const HttpHandler* handler) {
-  auto impl = std::make_unique<Impl>(std::move(options), handler);
+                                                              HttpHandlerFn handler) {
+  auto impl = std::make_unique<Impl>(std::move(options), std::move(handler));
   if (absl::Status s = impl->Listen(); !s.ok()) return s;
   return std::unique_ptr<HttpServer>(new HttpServer(std::move(impl)));
 }
@@ -316,4 +324,4 @@ int HttpServer::port() const { return impl_->port_; }
 bool HttpServer::Drain(absl::Duration timeout) { return impl_->Drain(timeout); }
 int64_t HttpServer::active_requests() const { return impl_->active_.load(); }
 
-}  // namespace inferd::serving
+}  // namespace inferd
