@@ -154,18 +154,16 @@ class GrpcProxy::Call : public grpc::ServerGenericBidiReactor {
     proxy_->balancer_->Report(*replica_, unavailable, now - attempt_start_, now);
     proxy_->metrics_->RecordAttempt(replica_->key(), api_, CodeName(status.error_code()),
                                     now - attempt_start_);
-    if (in_retry_budget_) {
-      proxy_->budget_->Release();
-      in_retry_budget_ = false;
-    }
     const bool unreached = unavailable && !was_connected_;
     const auto deadline = ctx_->deadline();
     const bool time_left = deadline == std::chrono::system_clock::time_point::max() ||
                            absl::FromChrono(deadline) > now + absl::Milliseconds(1);
     if (unavailable && (unreached || idempotent_) && attempts_ < proxy_->options_.max_attempts &&
         time_left && !cancelled()) {
-      if (proxy_->budget_->TryAcquire()) {
-        in_retry_budget_ = true;
+      // A call that never reached a replica adds load to none when retried: only retries of
+      // calls that did count against the budget.
+      if (unreached || in_retry_budget_ || proxy_->budget_->TryAcquire()) {
+        in_retry_budget_ = in_retry_budget_ || !unreached;
         proxy_->metrics_->RecordRetry();
         last_ = std::move(status);
         if (attempts_ == 1) return Attempt();  // the first retry goes at once, elsewhere
@@ -182,6 +180,7 @@ class GrpcProxy::Call : public grpc::ServerGenericBidiReactor {
                                 std::string(value.data(), value.size()));
     }
     if (!status.ok()) return Reply(status);
+    ReleaseRetrySlot();
     proxy_->metrics_->RecordRequest(api_, "OK", absl::Now() - start_);
     StartWriteAndFinish(&response_, grpc::WriteOptions(), status);
   }
@@ -205,11 +204,13 @@ class GrpcProxy::Call : public grpc::ServerGenericBidiReactor {
     });
   }
 
+  void ReleaseRetrySlot() {
+    if (in_retry_budget_) proxy_->budget_->Release();
+    in_retry_budget_ = false;
+  }
+
   void Reply(const grpc::Status& status) {
-    if (in_retry_budget_) {  // a retry that found no replica to go to
-      proxy_->budget_->Release();
-      in_retry_budget_ = false;
-    }
+    ReleaseRetrySlot();
     proxy_->metrics_->RecordRequest(api_, CodeName(status.error_code()), absl::Now() - start_);
     Finish(status);
   }

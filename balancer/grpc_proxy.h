@@ -9,7 +9,8 @@
 //     request never left the gateway), for any method, or
 //   - it answered UNAVAILABLE (draining, queue full, killed mid-call) and the method is
 //     declared idempotent (Predict, GetModelMetadata, GetModelStatus by default),
-// and while the retry budget (shared with the REST proxy) allows. Thread-safe.
+// and, for calls that did reach a replica, while the retry budget (shared with the REST proxy)
+// allows. Thread-safe.
 #ifndef INFERD_BALANCER_GRPC_PROXY_H_
 #define INFERD_BALANCER_GRPC_PROXY_H_
 

@@ -276,7 +276,7 @@ class HttpProxy::Impl::Exchange : public std::enable_shared_from_this<Exchange> 
     const std::string message = absl::StrCat("inferd-gateway: cannot reach replica ",
                                              replica_->endpoint().GrpcTarget(), " (HTTP port ",
                                              replica_->endpoint().http_port, "): ", ec.message());
-    if (MayRetry()) return Retry(ErrorResponse(503, message));
+    if (MayRetry(/*reached=*/false)) return Retry(ErrorResponse(503, message));
     Answer(ErrorResponse(503, message), "UNREACHABLE");
   }
 
@@ -287,11 +287,13 @@ class HttpProxy::Impl::Exchange : public std::enable_shared_from_this<Exchange> 
     Connect();
   }
 
-  bool MayRetry() {
+  // Whether another attempt may be made. Retrying a request that never reached a replica adds
+  // load to none, so only retries of requests that did (`reached`) count against the budget.
+  bool MayRetry(bool reached = true) {
     if (attempts_ >= impl_->options_.max_attempts || absl::Now() >= start_ + impl_->options_.timeout) {
       return false;
     }
-    if (in_budget_) return true;  // the slot taken for the previous retry carries over
+    if (!reached || in_budget_) return true;  // a slot taken for an earlier retry carries over
     if (impl_->budget_->TryAcquire()) {
       in_budget_ = true;
       return true;

@@ -2,10 +2,10 @@
 // per request by the same Balancer as gRPC calls, over a pool of keep-alive connections per
 // replica; the replica's answer comes back unchanged but for hop-by-hop headers.
 //
-// Retries go to another replica, within `max_attempts` and the shared retry budget, when the
-// request never reached one (connect failure; a pooled connection the replica had already
-// closed, found out before any answer byte) and, for idempotent requests (GET, and POST to
-// :predict), on a 503 answer or a connection lost mid-answer. Anything else — a replica's 4xx
+// Retries go to another replica, within `max_attempts`, when the request never reached one
+// (connect failure; a pooled connection the replica had already closed, found out before any
+// answer byte: retried on a fresh connection) and, for idempotent requests (GET, and POST to
+// :predict), within the shared retry budget, on a 503 answer or a connection lost mid-answer. Anything else — a replica's 4xx
 // or 5xx, a timeout — is passed back to the client. No replica: 503 with a JSON error body.
 // Beast lives only in http_proxy.cc. Thread-safe.
 #ifndef INFERD_BALANCER_HTTP_PROXY_H_

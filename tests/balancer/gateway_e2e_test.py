@@ -30,16 +30,19 @@ class Gateway:
         self.log_path = tempfile.mktemp(prefix="inferd-gateway-", suffix=".log", dir=ARGS.out)
         self.log = open(self.log_path, "w+")
         spec = ",".join("127.0.0.1:%d:%d" % (s.grpc_port, s.rest_port) for s in backends)
-        args = [ARGS.gateway, "--port=0", "--monitoring_port=0", "--bind_address=127.0.0.1",
-                "--static_backends=" + spec] + list(extra)
+        args = [ARGS.gateway, "--port=0", "--rest_api_port=0", "--monitoring_port=0",
+                "--bind_address=127.0.0.1", "--static_backends=" + spec] + list(extra)
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)
-        self.port = self.metrics_port = None
+        self.port = self.metrics_port = self.rest_port = None
         deadline = time.time() + 20
-        while time.time() < deadline and (self.port is None or self.metrics_port is None):
+        while time.time() < deadline and None in (self.port, self.metrics_port, self.rest_port):
             text = self.read_log()
             m = re.search(r"gRPC listening on [\d.]+:(\d+)", text)
             if m:
                 self.port = int(m.group(1))
+            m = re.search(r"REST listening on [\d.]+:(\d+)", text)
+            if m:
+                self.rest_port = int(m.group(1))
             m = re.search(r"metrics listening on [\d.]+:(\d+)", text)
             if m:
                 self.metrics_port = int(m.group(1))
@@ -54,9 +57,13 @@ class Gateway:
             return f.read()
 
     def metrics(self):
-        import urllib.request
-        with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % self.metrics_port) as r:
-            return r.read().decode()
+        return self.admin("/metrics")[1].decode()
+
+    def admin(self, path):
+        return http_call(self.metrics_port, "GET", path)
+
+    def rest(self, method, path, body=None, conn=None):
+        return http_call(self.rest_port, method, path, body, conn)
 
     def stop(self, sig=signal.SIGTERM, timeout=40):
         if self.proc.poll() is None:
@@ -68,6 +75,24 @@ class Gateway:
             code = self.proc.wait()
         self.log.close()
         return code
+
+
+def http_call(port, method, path, body=None, conn=None):
+    import http.client
+    own = conn is None
+    conn = conn or http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    conn.request(method, path, body=body,
+                 headers={"Content-Type": "application/json"} if body is not None else {})
+    resp = conn.getresponse()
+    data = resp.read()
+    if own:
+        conn.close()
+    return resp.status, data
+
+
+def rest_body(images):
+    import json
+    return json.dumps({"instances": images.tolist()})
 
 
 def channel(port):
@@ -300,6 +325,89 @@ class GatewayTest(unittest.TestCase):
         finally:
             for s in servers:
                 s.proc.send_signal(signal.SIGCONT)
+            self.stop_all(servers, gateway)
+
+    def test_rest_requests_pass_through_and_the_admin_page_lists_replicas(self):
+        import json
+        servers = self.start_replicas(2)
+        gateway = Gateway(servers)
+        try:
+            body = rest_body(self.images[:3])
+            status, via = gateway.rest("POST", "/v1/models/digits:predict", body)
+            self.assertEqual(status, 200, via)
+            _, direct = servers[0].http("POST", "/v1/models/digits:predict", body)
+            self.assertEqual(json.loads(via), json.loads(direct))
+            status, via = gateway.rest("GET", "/v1/models/digits")
+            self.assertEqual(status, 200)
+            self.assertEqual(json.loads(via)["model_version_status"][0]["state"], "AVAILABLE")
+            # A replica's error passes through with its status and TF Serving's body.
+            status, via = gateway.rest("POST", "/v1/models/nope:predict", body)
+            self.assertEqual(status, 404)
+            self.assertIn("error", json.loads(via))
+            status, via = gateway.rest("POST", "/v1/models/digits:predict", "{not json")
+            self.assertEqual(status, 400)
+            # Keep-alive through the gateway: many requests on one client connection.
+            import http.client
+            conn = http.client.HTTPConnection("127.0.0.1", gateway.rest_port, timeout=30)
+            for _ in range(50):
+                status, _ = gateway.rest("POST", "/v1/models/digits:predict", body, conn=conn)
+                self.assertEqual(status, 200)
+            conn.close()
+            status, table = gateway.admin("/endpoints")
+            self.assertEqual(status, 200)
+            rows = json.loads(table)["endpoints"]
+            self.assertEqual(sorted(r["grpc_port"] for r in rows),
+                             sorted(s.grpc_port for s in servers))
+            self.assertTrue(all(r["state"] == "ready" and not r["ejected"] for r in rows))
+            self.assertEqual(sum(r["requests"] for r in rows), 54)
+            self.assertEqual(gateway.admin("/readyz")[0], 200)
+            self.assertEqual(gateway.admin("/nope")[0], 404)
+            self.assertIn('inferd_gateway_requests_total{api="rest_predict",code="200"} 51',
+                          gateway.metrics())
+        finally:
+            self.stop_all(servers, gateway)
+
+    def test_rest_sigkill_of_a_replica_fails_no_request(self):
+        import http.client
+        servers = self.start_replicas()
+        gateway = Gateway(servers)
+        body = rest_body(self.images[:1])
+        ok, errors, done = [0], [], threading.Event()
+        lock = threading.Lock()
+
+        def client():
+            conn = http.client.HTTPConnection("127.0.0.1", gateway.rest_port, timeout=30)
+            while not done.is_set():
+                try:
+                    status, data = gateway.rest("POST", "/v1/models/digits:predict", body, conn)
+                    with lock:
+                        if status == 200:
+                            ok[0] += 1
+                        else:
+                            errors.append((status, data[:200]))
+                except Exception as e:  # noqa: BLE001
+                    with lock:
+                        errors.append(repr(e)[:200])
+                    conn.close()
+                    conn = http.client.HTTPConnection("127.0.0.1", gateway.rest_port, timeout=30)
+            conn.close()
+
+        threads = [threading.Thread(target=client) for _ in range(6)]
+        try:
+            for t in threads:
+                t.start()
+            time.sleep(2)
+            servers[0].proc.send_signal(signal.SIGKILL)
+            servers[0].proc.wait()
+            time.sleep(4)
+            done.set()
+            for t in threads:
+                t.join(30)
+            print("\nrest sigkill: %d requests, errors %s" % (ok[0], errors[:3]), file=sys.stderr)
+            self.assertEqual(errors, [])
+            self.assertGreater(ok[0], 100)
+        finally:
+            done.set()
             self.stop_all(servers, gateway)
 
     def test_bad_flags_exit_with_a_message(self):
