@@ -18,11 +18,13 @@
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "balancer/balancer.h"
+#include "balancer/dns_source.h"
 #include "balancer/endpoint.h"
 #include "balancer/gateway_metrics.h"
 #include "balancer/grpc_proxy.h"
 #include "balancer/health_checker.h"
 #include "balancer/http_proxy.h"
+#include "balancer/k8s_source.h"
 #include "common/flags.h"
 #include "common/grpc_health.h"
 #include "common/health.h"
@@ -75,6 +77,15 @@ int main(int argc, char** argv) {
   std::string bind_address = "0.0.0.0";
   int32_t monitoring_port = 8502;
   std::string static_backends;
+  std::string k8s_service;
+  std::string k8s_grpc_port_name = "grpc";
+  std::string k8s_http_port_name = "http";
+  std::string k8s_api_server;
+  std::string k8s_token_file;
+  std::string k8s_ca_file;
+  std::string dns_name;
+  std::string dns_server;
+  int32_t dns_refresh_seconds = 5;
   std::string lb_policy = "peak_ewma";
   int32_t slow_start_seconds = 30;
   int32_t max_attempts = 3;
@@ -101,8 +112,29 @@ int main(int argc, char** argv) {
   flags.Int32("monitoring_port", &monitoring_port,
               "admin HTTP port: /metrics (Prometheus), /endpoints (the replica table, JSON), "
               "/healthz, /readyz; 0: a free port, negative: off");
+  flags.String("k8s_service", &k8s_service,
+               "discover replicas from the EndpointSlices of this Service, NAMESPACE/NAME (NAME "
+               "alone: the pod's namespace), by list and watch");
+  flags.String("k8s_grpc_port_name", &k8s_grpc_port_name,
+               "the Service port carrying gRPC (EndpointSlice port name)");
+  flags.String("k8s_http_port_name", &k8s_http_port_name,
+               "the Service port carrying HTTP (EndpointSlice port name)");
+  flags.String("k8s_api_server", &k8s_api_server,
+               "https://HOST:PORT (or http:// for kubectl proxy); empty: in-cluster "
+               "(KUBERNETES_SERVICE_HOST/PORT)");
+  flags.String("k8s_token_file", &k8s_token_file,
+               "bearer token file, re-read every minute; empty: the pod's service account token");
+  flags.String("k8s_ca_file", &k8s_ca_file,
+               "CA bundle for the API server's certificate; empty: the service account's ca.crt");
+  flags.String("dns_name", &dns_name,
+               "discover replicas as every A/AAAA record of a (headless Service) name, "
+               "HOST:GRPC_PORT:HTTP_PORT");
+  flags.String("dns_server", &dns_server,
+               "DNS server for --dns_name, IP[:PORT]; empty: the first nameserver in "
+               "/etc/resolv.conf");
+  flags.Int32("dns_refresh_seconds", &dns_refresh_seconds, "resolve --dns_name this often");
   flags.String("static_backends", &static_backends,
-               "replicas as HOST:GRPC_PORT:HTTP_PORT,... (IPv6 hosts in brackets)");
+               "a fixed replica list, HOST:GRPC_PORT:HTTP_PORT,... (IPv6 hosts in brackets)");
   flags.String("lb_policy", &lb_policy,
                "peak_ewma (power of two choices on latency x outstanding), least_request (power "
                "of two choices on outstanding requests) or round_robin");
@@ -136,9 +168,42 @@ int main(int argc, char** argv) {
     return 0;
   }
   for (const std::string& w : flags.warnings()) INFERD_LOG(WARNING) << w;
-  if (static_backends.empty()) return Fail("give the replicas with --static_backends");
-  auto endpoints = inferd::balancer::ParseStaticBackends(static_backends);
-  if (!endpoints.ok()) return Fail(absl::StrCat("--static_backends: ", endpoints.status().message()));
+  const int sources = !static_backends.empty() + !k8s_service.empty() + !dns_name.empty();
+  if (sources != 1) {
+    return Fail("give exactly one of --k8s_service, --dns_name and --static_backends");
+  }
+  std::unique_ptr<inferd::balancer::EndpointSource> source;
+  std::string source_name;
+  if (!static_backends.empty()) {
+    auto endpoints = inferd::balancer::ParseStaticBackends(static_backends);
+    if (!endpoints.ok()) {
+      return Fail(absl::StrCat("--static_backends: ", endpoints.status().message()));
+    }
+    source = std::make_unique<inferd::balancer::StaticSource>(*endpoints);
+    source_name = "static";
+  } else if (!k8s_service.empty()) {
+    auto options = inferd::balancer::MakeKubernetesOptions(
+        k8s_service, k8s_api_server, k8s_token_file, k8s_ca_file,
+        inferd::balancer::kServiceAccountDir);
+    if (!options.ok()) return Fail(std::string(options.status().message()));
+    options->ports.grpc = k8s_grpc_port_name;
+    options->ports.http = k8s_http_port_name;
+    source = std::make_unique<inferd::balancer::KubernetesSource>(*options);
+    source_name = "kubernetes";
+  } else {
+    auto target = inferd::balancer::ParseDnsName(dns_name);
+    if (!target.ok()) return Fail(absl::StrCat("--dns_name: ", target.status().message()));
+    inferd::balancer::DnsSourceOptions options;
+    options.name = target->name;
+    options.grpc_port = target->grpc_port;
+    options.http_port = target->http_port;
+    options.server = dns_server;
+    options.refresh = absl::Seconds(std::max(1, dns_refresh_seconds));
+    auto dns = inferd::balancer::DnsSource::Create(options);
+    if (!dns.ok()) return Fail(absl::StrCat("--dns_name: ", dns.status().message()));
+    source = std::move(*dns);
+    source_name = "dns";
+  }
   auto policy = inferd::balancer::ParsePolicy(lb_policy);
   if (!policy.ok()) return Fail(std::string(policy.status().message()));
   if (max_attempts < 1 || max_attempts > 5) return Fail("--max_attempts must be in [1, 5]");
@@ -243,11 +308,10 @@ int main(int argc, char** argv) {
                      << "/metrics";
   }
 
-  inferd::balancer::StaticSource source(*endpoints);
-  source.Start([&](EndpointList list) {
+  source->Start([&](EndpointList list) {
     balancer.Update(list, absl::Now());
-    metrics.RecordDiscoveryUpdate("static");
-    INFERD_LOG(INFO) << "endpoints: " << list.size() << " from --static_backends";
+    metrics.RecordDiscoveryUpdate(source_name);
+    INFERD_LOG(INFO) << "endpoints: " << list.size() << " from " << source_name;
     health.Update();
   });
 
@@ -298,6 +362,7 @@ int main(int argc, char** argv) {
   stop_cv.notify_all();
   maintenance.join();
   checker.reset();
+  source.reset();
   INFERD_LOG(INFO) << "drained in " << absl::FormatDuration(absl::Now() - drain_start)
                    << "; exiting";
   return 0;
