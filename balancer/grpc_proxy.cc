@@ -150,7 +150,10 @@ class GrpcProxy::Call : public grpc::ServerGenericBidiReactor {
 
   void OnUpstreamDone(grpc::ClientContext* upstream, grpc::Status status) {
     const absl::Time now = absl::Now();
-    const bool unavailable = status.error_code() == grpc::StatusCode::UNAVAILABLE;
+    // CANCELLED that this gateway did not ask for: the replica gave the call up (it is shutting
+    // down); like UNAVAILABLE, a failure of the replica, retried for idempotent methods.
+    const bool unavailable = status.error_code() == grpc::StatusCode::UNAVAILABLE ||
+                             (status.error_code() == grpc::StatusCode::CANCELLED && !cancelled());
     proxy_->balancer_->Report(*replica_, unavailable, now - attempt_start_, now);
     proxy_->metrics_->RecordAttempt(replica_->key(), api_, CodeName(status.error_code()),
                                     now - attempt_start_);

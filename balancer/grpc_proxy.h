@@ -7,8 +7,9 @@
 // after that, within the client's deadline, at most `max_attempts` in all, when
 //   - the replica could not be reached (UNAVAILABLE while its channel was not connected: the
 //     request never left the gateway), for any method, or
-//   - it answered UNAVAILABLE (draining, queue full, killed mid-call) and the method is
-//     declared idempotent (Predict, GetModelMetadata, GetModelStatus by default),
+//   - it answered UNAVAILABLE (draining, queue full, killed mid-call) or CANCELLED without the
+//     client cancelling (shutting down), and the method is declared idempotent (Predict,
+//     GetModelMetadata, GetModelStatus by default),
 // and, for calls that did reach a replica, while the retry budget (shared with the REST proxy)
 // allows. Thread-safe.
 #ifndef INFERD_BALANCER_GRPC_PROXY_H_
