@@ -44,11 +44,16 @@ void Put16(std::vector<uint8_t>* out, uint16_t v) {
 
 const char* RcodeName(uint16_t rcode) {
   switch (rcode) {
-    case 1: return "FORMERR";
-    case 2: return "SERVFAIL";
-    case 4: return "NOTIMP";
-    case 5: return "REFUSED";
-    default: return "an error";
+    case 1:
+      return "FORMERR";
+    case 2:
+      return "SERVFAIL";
+    case 4:
+      return "NOTIMP";
+    case 5:
+      return "REFUSED";
+    default:
+      return "an error";
   }
 }
 
@@ -80,8 +85,9 @@ absl::Status ReadName(absl::Span<const uint8_t> p, size_t* offset, std::string* 
       if (pos + 1 >= p.size()) return Malformed(pos, "compression pointer cut off");
       const size_t target = (static_cast<size_t>(len & 0x3F) << 8) | p[pos + 1];
       if (target >= segment_start) {
-        return Malformed(pos, absl::StrCat("compression pointer to byte ", target,
-                                           " does not point to an earlier name (loop or out of bounds)"));
+        return Malformed(
+            pos, absl::StrCat("compression pointer to byte ", target,
+                              " does not point to an earlier name (loop or out of bounds)"));
       }
       if (end == 0) end = pos + 2;
       pos = segment_start = target;
@@ -159,9 +165,9 @@ absl::Status ValidateDnsName(absl::string_view name) {
     }
     for (char c : label) {
       if (!absl::ascii_isalnum(c) && c != '-' && c != '_') {
-        return absl::InvalidArgumentError(
-            absl::StrCat("DNS name \"", name, "\": character '", absl::string_view(&c, 1),
-                         "' is not a letter, digit, '-' or '_'"));
+        return absl::InvalidArgumentError(absl::StrCat("DNS name \"", name, "\": character '",
+                                                       absl::string_view(&c, 1),
+                                                       "' is not a letter, digit, '-' or '_'"));
       }
     }
   }
@@ -201,8 +207,8 @@ absl::StatusOr<std::vector<uint8_t>> BuildDnsQuery(const DnsQuestion& question) 
 absl::StatusOr<std::vector<std::string>> ParseDnsResponse(absl::Span<const uint8_t> p,
                                                           const DnsQuestion& question) {
   if (p.size() < kHeaderSize) {
-    return absl::InvalidArgumentError(absl::StrCat("DNS response of ", p.size(),
-                                                   " bytes is shorter than its 12-byte header"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("DNS response of ", p.size(), " bytes is shorter than its 12-byte header"));
   }
   const uint16_t id = Get16(p, 0);
   const uint16_t flags = Get16(p, 2);
@@ -224,8 +230,8 @@ absl::StatusOr<std::vector<std::string>> ParseDnsResponse(absl::Span<const uint8
   }
   const uint16_t rcode = flags & 0xF;
   if (rcode != kRcodeNoError && rcode != kRcodeNxDomain) {
-    return absl::UnavailableError(absl::StrCat("DNS server answered ", RcodeName(rcode),
-                                               " (RCODE ", rcode, ") for ", question.name));
+    return absl::UnavailableError(absl::StrCat("DNS server answered ", RcodeName(rcode), " (RCODE ",
+                                               rcode, ") for ", question.name));
   }
   const uint16_t qdcount = Get16(p, 4);
   const size_t ancount = Get16(p, 6);
@@ -243,15 +249,14 @@ absl::StatusOr<std::vector<std::string>> ParseDnsResponse(absl::Span<const uint8
   if (qname != expected_name || Get16(p, offset) != static_cast<uint16_t>(question.type) ||
       Get16(p, offset + 2) != kClassIn) {
     return absl::InvalidArgumentError(
-        absl::StrCat("DNS response answers another question (", qname, " type ",
-                     Get16(p, offset), ") than ", expected_name, " type ",
-                     static_cast<int>(question.type)));
+        absl::StrCat("DNS response answers another question (", qname, " type ", Get16(p, offset),
+                     ") than ", expected_name, " type ", static_cast<int>(question.type)));
   }
   offset += 4;
   if (record_count * kMinRecordSize > p.size() - offset) {
     return Malformed(offset, absl::StrCat("record counts promise ", record_count,
-                                          " records, more than the remaining ",
-                                          p.size() - offset, " bytes can hold"));
+                                          " records, more than the remaining ", p.size() - offset,
+                                          " bytes can hold"));
   }
 
   std::vector<Record> answers;

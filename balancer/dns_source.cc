@@ -81,6 +81,11 @@ absl::StatusOr<ServerAddress> ParseServer(absl::string_view spec) {
     if (!port_text.empty() && !absl::ConsumePrefix(&port_text, ":")) {
       return absl::InvalidArgumentError(absl::StrCat(what, ": expected [IPv6]:PORT"));
     }
+    in6_addr unused;
+    if (inet_pton(AF_INET6, std::string(host).c_str(), &unused) != 1) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(what, ": \"", host, "\" in brackets is not an IPv6 address"));
+    }
   } else if (std::count(host.begin(), host.end(), ':') == 1) {
     const size_t colon = host.find(':');
     port_text = host.substr(colon + 1);
@@ -139,6 +144,88 @@ struct Pending {
   std::vector<uint16_t> ids;           // of every attempt: a late answer still counts
 };
 
+struct FdCloser {
+  int fd;
+  ~FdCloser() { close(fd); }
+};
+
+// Sends a query, under a fresh id, for each question not answered yet.
+absl::Status SendUnanswered(int fd, const std::string& server, std::array<Pending, 2>& pending) {
+  for (Pending& p : pending) {
+    if (p.done) continue;
+    p.answered_this_attempt = false;
+    do {
+      p.question.id = RandomId();
+    } while (std::count(pending[0].ids.begin(), pending[0].ids.end(), p.question.id) ||
+             std::count(pending[1].ids.begin(), pending[1].ids.end(), p.question.id));
+    p.ids.push_back(p.question.id);
+    absl::StatusOr<std::vector<uint8_t>> query = BuildDnsQuery(p.question);
+    if (!query.ok()) return query.status();
+    if (send(fd, query->data(), query->size(), 0) < 0) {
+      // Also ECONNREFUSED, left by the ICMP answer to an earlier query: no server there.
+      p.result =
+          absl::UnavailableError(absl::StrCat("send to ", server, ": ", std::strerror(errno)));
+      p.answered_this_attempt = true;
+    }
+  }
+  return absl::OkStatus();
+}
+
+// Receives answers until every question sent in this attempt has one (good or bad) or
+// `timeout` passes; unanswered ones then get DeadlineExceeded. Cancelled once `wake_fd` is
+// readable.
+absl::Status AwaitAnswers(int fd, int wake_fd, absl::Duration timeout, const std::string& server,
+                          std::array<Pending, 2>& pending) {
+  const absl::Time deadline = absl::Now() + timeout;
+  std::vector<uint8_t> buffer(kMaxDatagram);
+  while (std::any_of(pending.begin(), pending.end(),
+                     [](const Pending& p) { return !p.done && !p.answered_this_attempt; })) {
+    const absl::Duration left = deadline - absl::Now();
+    if (left <= absl::ZeroDuration()) {
+      for (Pending& p : pending) {
+        if (!p.done && !p.answered_this_attempt) {
+          p.result = absl::DeadlineExceededError(
+              absl::StrCat("no answer from ", server, " within ", absl::FormatDuration(timeout)));
+        }
+      }
+      return absl::OkStatus();
+    }
+    pollfd fds[2] = {{fd, POLLIN, 0}, {wake_fd, POLLIN, 0}};
+    const int ms = static_cast<int>(absl::ToInt64Milliseconds(left + absl::Microseconds(999)));
+    const int ready = poll(fds, 2, std::max(ms, 1));
+    if (ready < 0 && errno != EINTR) {
+      return absl::InternalError(absl::StrCat("poll: ", std::strerror(errno)));
+    }
+    if (fds[1].revents != 0) return absl::CancelledError("DNS source stopped");
+    if (ready <= 0 || fds[0].revents == 0) continue;
+    const ssize_t n = recv(fd, buffer.data(), buffer.size(), 0);
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) continue;
+      // ECONNREFUSED and the like: no server there. Every question fails this attempt.
+      const absl::Status error =
+          absl::UnavailableError(absl::StrCat("receive from ", server, ": ", std::strerror(errno)));
+      for (Pending& p : pending) {
+        if (!p.done) {
+          p.result = error;
+          p.answered_this_attempt = true;
+        }
+      }
+      continue;
+    }
+    if (n < 2) continue;
+    const uint16_t id = static_cast<uint16_t>((buffer[0] << 8) | buffer[1]);
+    for (Pending& p : pending) {  // an id we never sent matches nothing: a stray datagram
+      if (p.done || std::count(p.ids.begin(), p.ids.end(), id) == 0) continue;
+      DnsQuestion question = p.question;
+      question.id = id;
+      p.result = ParseDnsResponse(absl::MakeConstSpan(buffer.data(), n), question);
+      p.answered_this_attempt = true;
+      p.done = p.result.ok();
+    }
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<DnsTarget> ParseDnsName(absl::string_view spec) {
@@ -187,8 +274,8 @@ absl::StatusOr<std::unique_ptr<DnsSource>> DnsSource::Create(DnsSourceOptions op
       new DnsSource(std::move(options), server->addr, server->len, server->text, wake_fd));
 }
 
-DnsSource::DnsSource(DnsSourceOptions options, const sockaddr_storage& server,
-                     socklen_t server_len, std::string server_text, int wake_fd)
+DnsSource::DnsSource(DnsSourceOptions options, const sockaddr_storage& server, socklen_t server_len,
+                     std::string server_text, int wake_fd)
     : options_(std::move(options)),
       server_(server),
       server_len_(server_len),
@@ -267,104 +354,30 @@ void DnsSource::Loop(std::function<void(EndpointList)> on_change) {
 absl::StatusOr<std::vector<std::string>> DnsSource::Resolve() {
   const int fd = socket(server_.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return absl::InternalError(absl::StrCat("socket: ", std::strerror(errno)));
+  const FdCloser closer{fd};
   // Connected: the kernel drops datagrams from other peers and reports ICMP errors to us.
   if (connect(fd, reinterpret_cast<const sockaddr*>(&server_), server_len_) != 0) {
-    const int err = errno;
-    close(fd);
     return absl::UnavailableError(
-        absl::StrCat("connect to ", server_text_, ": ", std::strerror(err)));
+        absl::StrCat("connect to ", server_text_, ": ", std::strerror(errno)));
   }
   std::array<Pending, 2> pending;
   pending[0].question = {0, options_.name, DnsType::kA};
   pending[1].question = {0, options_.name, DnsType::kAaaa};
-  std::vector<uint8_t> buffer(kMaxDatagram);
-  bool cancelled = false;
-  for (int attempt = 0; attempt < options_.attempts && !cancelled; ++attempt) {
-    for (Pending& p : pending) {
-      if (p.done) continue;
-      p.answered_this_attempt = false;
-      do {
-        p.question.id = RandomId();
-      } while (std::count(pending[0].ids.begin(), pending[0].ids.end(), p.question.id) ||
-               std::count(pending[1].ids.begin(), pending[1].ids.end(), p.question.id));
-      p.ids.push_back(p.question.id);
-      absl::StatusOr<std::vector<uint8_t>> query = BuildDnsQuery(p.question);
-      if (!query.ok()) {
-        close(fd);
-        return query.status();
-      }
-      if (send(fd, query->data(), query->size(), 0) < 0) {
-        p.result = absl::UnavailableError(
-            absl::StrCat("send to ", server_text_, ": ", std::strerror(errno)));
-        p.answered_this_attempt = true;
-      }
+  for (int attempt = 0; attempt < options_.attempts; ++attempt) {
+    if (absl::Status s = SendUnanswered(fd, server_text_, pending); !s.ok()) return s;
+    if (absl::Status s = AwaitAnswers(fd, wake_fd_, options_.timeout, server_text_, pending);
+        !s.ok()) {
+      return s;
     }
-    const absl::Time deadline = absl::Now() + options_.timeout;
-    auto waiting = [&] {
-      return std::any_of(pending.begin(), pending.end(),
-                         [](const Pending& p) { return !p.done && !p.answered_this_attempt; });
-    };
-    while (waiting()) {
-      const absl::Duration left = deadline - absl::Now();
-      if (left <= absl::ZeroDuration()) {
-        for (Pending& p : pending) {
-          if (!p.done && !p.answered_this_attempt) {
-            p.result = absl::DeadlineExceededError(
-                absl::StrCat("no answer from ", server_text_, " within ",
-                             absl::FormatDuration(options_.timeout)));
-          }
-        }
-        break;
-      }
-      pollfd fds[2] = {{fd, POLLIN, 0}, {wake_fd_, POLLIN, 0}};
-      const int ms = static_cast<int>(absl::ToInt64Milliseconds(left + absl::Microseconds(999)));
-      const int ready = poll(fds, 2, std::max(ms, 1));
-      if (ready < 0 && errno != EINTR) {
-        close(fd);
-        return absl::InternalError(absl::StrCat("poll: ", std::strerror(errno)));
-      }
-      if (fds[1].revents != 0) {
-        cancelled = true;
-        break;
-      }
-      if (ready <= 0 || fds[0].revents == 0) continue;
-      const ssize_t n = recv(fd, buffer.data(), buffer.size(), 0);
-      if (n < 0) {
-        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) continue;
-        // ECONNREFUSED and the like: no server there. Both queries fail for this attempt.
-        const absl::Status error = absl::UnavailableError(
-            absl::StrCat("receive from ", server_text_, ": ", std::strerror(errno)));
-        for (Pending& p : pending) {
-          if (!p.done) {
-            p.result = error;
-            p.answered_this_attempt = true;
-          }
-        }
-        continue;
-      }
-      if (n < 2) continue;
-      const uint16_t id = static_cast<uint16_t>((buffer[0] << 8) | buffer[1]);
-      for (Pending& p : pending) {
-        if (p.done || std::count(p.ids.begin(), p.ids.end(), id) == 0) continue;
-        DnsQuestion question = p.question;
-        question.id = id;
-        p.result = ParseDnsResponse(absl::MakeConstSpan(buffer.data(), n), question);
-        p.answered_this_attempt = true;
-        p.done = p.result.ok();
-      }
-      // An id we did not send: a stray datagram; keep waiting.
-    }
+    if (pending[0].done && pending[1].done) break;
   }
-  close(fd);
-  if (cancelled) return absl::CancelledError("DNS source stopped");
-
   std::vector<std::string> hosts;
   for (Pending& p : pending) {
     if (!p.result.ok()) {
-      return absl::Status(p.result.status().code(),
-                          absl::StrCat(TypeName(p.question.type), " query for ", options_.name,
-                                       " failed after ", options_.attempts,
-                                       " attempts: ", p.result.status().message()));
+      return absl::Status(
+          p.result.status().code(),
+          absl::StrCat(TypeName(p.question.type), " query for ", options_.name, " failed after ",
+                       options_.attempts, " attempts: ", p.result.status().message()));
     }
     hosts.insert(hosts.end(), p.result->begin(), p.result->end());
   }

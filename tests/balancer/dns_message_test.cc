@@ -93,10 +93,12 @@ std::vector<uint8_t> RichResponse() {
 TEST(DnsMessageTest, BuildsQuery) {
   absl::StatusOr<std::vector<uint8_t>> q = BuildDnsQuery({0xbeef, "svc.NS.test.", DnsType::kAaaa});
   ASSERT_TRUE(q.ok()) << q.status();
+  // clang-format off
   const std::vector<uint8_t> expected = {
       0xbe, 0xef, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 1,                  // header, RD, ARCOUNT 1
       3, 's', 'v', 'c', 2, 'N', 'S', 4, 't', 'e', 's', 't', 0, 0, 28, 0, 1,  // question
       0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0, 0, 0};                          // OPT, 1232 bytes
+  // clang-format on
   EXPECT_EQ(*q, expected);
 }
 
@@ -139,7 +141,7 @@ TEST(DnsMessageTest, FollowsCnameChainAndSkipsOtherRecords) {
 TEST(DnsMessageTest, IgnoresRecordsOfUnrelatedNamesAndTypes) {
   Packet p;
   p.Header(kResponse, 1, 5).Question("svc.test", DnsType::kA);
-  p.Pointer(12).RecordTail(5, 6).Name("b.c", 16);  // svc.test CNAME b.c.test
+  p.Pointer(12).RecordTail(5, 6).Name("b.c", 16);    // svc.test CNAME b.c.test
   p.Name("b.c", 16).RecordTail(5, 4).Name("d", 16);  // b.c.test CNAME d.test
   p.Name("D.TEST").A("10.0.0.3");                    // case does not matter
   p.Name("other.test").A("10.9.9.9");                // not on the chain
@@ -206,18 +208,18 @@ TEST(DnsMessageTest, RejectsAnswersToOtherQuestions) {
   const DnsQuestion q = Question("svc.test", DnsType::kA);
   auto code = [&](Packet p) { return ParseDnsResponse(p.bytes(), q).status().code(); };
   constexpr auto kInvalid = absl::StatusCode::kInvalidArgument;
-  EXPECT_EQ(code(Packet().Header(kResponse, 1, 0, 0, 0, kId + 1).Question("svc.test",
-                                                                          DnsType::kA)),
-            kInvalid);                                                                  // id
+  EXPECT_EQ(code(Packet().Header(kResponse, 1, 0, 0, 0, kId + 1).Question("svc.test", DnsType::kA)),
+            kInvalid);  // id
   EXPECT_EQ(code(Packet().Header(0x0100, 1, 0).Question("svc.test", DnsType::kA)), kInvalid);
   EXPECT_EQ(code(Packet().Header(0x8980, 1, 0).Question("svc.test", DnsType::kA)), kInvalid);
   EXPECT_EQ(code(Packet().Header(kResponse, 0, 0)), kInvalid);
-  EXPECT_EQ(code(Packet().Header(kResponse, 2, 0).Question("svc.test", DnsType::kA).Question(
-                "svc.test", DnsType::kA)),
+  EXPECT_EQ(code(Packet()
+                     .Header(kResponse, 2, 0)
+                     .Question("svc.test", DnsType::kA)
+                     .Question("svc.test", DnsType::kA)),
             kInvalid);
   EXPECT_EQ(code(Packet().Header(kResponse, 1, 0).Question("other.test", DnsType::kA)), kInvalid);
-  EXPECT_EQ(code(Packet().Header(kResponse, 1, 0).Question("svc.test", DnsType::kAaaa)),
-            kInvalid);
+  EXPECT_EQ(code(Packet().Header(kResponse, 1, 0).Question("svc.test", DnsType::kAaaa)), kInvalid);
 }
 
 TEST(DnsMessageTest, RejectsPointerLoopsAndOutOfBoundsPointers) {
@@ -229,8 +231,11 @@ TEST(DnsMessageTest, RejectsPointerLoopsAndOutOfBoundsPointers) {
   EXPECT_THAT(s.message(), HasSubstr("pointer"));
   // Two pointers pointing at each other: 26 -> 28 -> 26.
   Packet two;
-  two.Header(kResponse, 1, 1).Question("svc.test", DnsType::kA).Pointer(28).Pointer(26).A(
-      "10.0.0.1");
+  two.Header(kResponse, 1, 1)
+      .Question("svc.test", DnsType::kA)
+      .Pointer(28)
+      .Pointer(26)
+      .A("10.0.0.1");
   EXPECT_EQ(parse(two).code(), absl::StatusCode::kInvalidArgument);
   // A label, then a pointer back to that label: a.a.a... forever.
   Packet self;
@@ -255,7 +260,7 @@ TEST(DnsMessageTest, RejectsPointerLoopsAndOutOfBoundsPointers) {
 TEST(DnsMessageTest, RejectsNamesOver255Octets) {
   Packet p;
   const std::string label(63, 'x');
-  p.Header(kResponse, 1, 1).Question("svc.test", DnsType::kA);
+  p.Header(kResponse, 1, 2).Question("svc.test", DnsType::kA);
   const int first = p.size();
   p.Name(label + "." + label, 12);  // 128 octets, then svc.test (10)
   p.RecordTail(1, 4).U32(1);

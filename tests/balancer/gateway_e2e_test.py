@@ -562,6 +562,88 @@ class KubernetesDiscoveryTest(unittest.TestCase):
                 s.stop()
 
 
+
+class SlowReplicaTest(unittest.TestCase):
+    """Acceptance 4: one replica 10x slower (bare_grpc_server --delay_ms 5, 5, 50); peak_ewma
+    keeps it under 10% of the calls and has a lower p99 than round_robin in the same run. Four
+    closed-loop clients, so that on a 2-core machine the Python clients do not saturate the CPU
+    and turn scheduling noise into latency spikes on every replica."""
+
+    def start_bare(self, delay_ms):
+        proc = subprocess.Popen([self.bare, "--port=0", "--delay_ms=%d" % delay_ms],
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        line = proc.stdout.readline()
+        m = re.search(r"listening on [\d.]+:(\d+)", line)
+        if not m:
+            proc.kill()
+            raise RuntimeError("bare_grpc_server did not start: " + line)
+        proc.grpc_port = proc.rest_port = int(m.group(1))
+        return proc
+
+    def measure(self, backends, policy, seconds):
+        gateway = Gateway(backends, extra=["--lb_policy=" + policy, "--health_check_interval_ms=0"])
+        latencies, errors = [], []
+        lock = threading.Lock()
+        done = threading.Event()
+        request = replicas.predict_request(replicas.digits_images()[:1])
+
+        def client():
+            stub = replicas.pb["prediction_service_pb2_grpc"].PredictionServiceStub(
+                channel(gateway.port))
+            mine = []
+            while not done.is_set():
+                start = time.time()
+                try:
+                    stub.Predict(request, timeout=10)
+                    mine.append(time.time() - start)
+                except Exception as e:  # noqa: BLE001
+                    with lock:
+                        errors.append(repr(e)[:200])
+            with lock:
+                latencies.extend(mine)
+
+        threads = [threading.Thread(target=client) for _ in range(4)]
+        for t in threads:
+            t.start()
+        time.sleep(seconds)
+        done.set()
+        for t in threads:
+            t.join(30)
+        metrics = gateway.metrics()
+        self.assertEqual(gateway.stop(), 0)
+        per_replica = {}
+        for b in backends:
+            m = re.search(r'^inferd_gateway_upstream_requests_total\{api="Predict",code="OK",'
+                          r'replica="127.0.0.1:%d:%d"\} (\S+)' % (b.grpc_port, b.rest_port),
+                          metrics, re.M)
+            per_replica[b.grpc_port] = float(m.group(1)) if m else 0.0
+        latencies.sort()
+        p99 = latencies[int(0.99 * (len(latencies) - 1))]
+        return per_replica, p99, len(latencies), errors
+
+    def test_peak_ewma_avoids_the_slow_replica(self):
+        self.bare = os.path.join(os.path.dirname(ARGS.gateway), "bare_grpc_server")
+        if not os.path.exists(self.bare):
+            self.skipTest("bare_grpc_server is not built (INFERD_BUILD_BENCH=OFF)")
+        backends = [self.start_bare(d) for d in (5, 5, 50)]
+        slow = backends[2].grpc_port
+        seconds = max(5.0, LOAD_SECONDS / 2)
+        try:
+            results = {p: self.measure(backends, p, seconds) for p in ("round_robin", "peak_ewma")}
+        finally:
+            for b in backends:
+                b.kill()
+                b.wait()
+        for policy, (per_replica, p99, n, errors) in results.items():
+            share = per_replica[slow] / sum(per_replica.values())
+            print("\n%s: %d calls, slow replica share %.3f, p99 %.1f ms, %d errors"
+                  % (policy, n, share, p99 * 1000, len(errors)), file=sys.stderr)
+            self.assertEqual(errors, [])
+        ewma, rr = results["peak_ewma"], results["round_robin"]
+        self.assertLess(ewma[0][slow] / sum(ewma[0].values()), 0.10)
+        self.assertLess(ewma[1], rr[1])
+
+
 def main():
     global ARGS
     parser = argparse.ArgumentParser()
