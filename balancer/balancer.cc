@@ -96,12 +96,20 @@ std::vector<Replica*> Balancer::Candidates(const ReplicaSet& set, absl::Time now
 }
 
 std::shared_ptr<Replica> Balancer::Pick(absl::Span<const Replica* const> exclude,
-                                        absl::Time now) {
+                                        absl::Time now, const ModelRequirement* need) {
   const std::shared_ptr<const ReplicaSet> set = replicas();
   std::vector<Replica*> candidates = Candidates(*set, now);
   candidates.erase(std::remove_if(candidates.begin(), candidates.end(),
                                   [&](const Replica* r) { return Excluded(r, exclude); }),
                    candidates.end());
+  if (need != nullptr && need->specific()) {
+    std::vector<Replica*> having;
+    for (Replica* r : candidates) {
+      const auto models = r->models();
+      if (models != nullptr && Satisfies(*models, *need)) having.push_back(r);
+    }
+    if (!having.empty()) candidates = std::move(having);
+  }
   if (candidates.empty()) return nullptr;
   Replica* chosen = candidates[0];
   const size_t n = candidates.size();

@@ -8,7 +8,8 @@
 //     (panic mode: better to spread load over suspect replicas than to overload the rest);
 //   - when none is ready, the draining ones (terminating but still serving).
 // Among candidates: round robin, or power of two random choices by least outstanding requests or
-// by Peak-EWMA cost (latency × (outstanding + 1)), slow-start weighted.
+// by Peak-EWMA cost (latency × (outstanding + 1)), slow-start weighted; a request for an
+// explicit model version or label is kept to replicas known to have it.
 // Report() feeds outcomes back: consecutive failures eject a replica for a growing time, never
 // more than `max_ejected_fraction` of the set at once. Thread-safe. Randomness and time are
 // injected so tests are deterministic.
@@ -60,8 +61,10 @@ class Balancer {
   void Update(const EndpointList& endpoints, absl::Time now);
 
   // A replica for a new request, never one of `exclude` (earlier attempts). Null when no
-  // replica may be used.
-  std::shared_ptr<Replica> Pick(absl::Span<const Replica* const> exclude, absl::Time now);
+  // replica may be used. With a specific `need` (an explicit version or label), only replicas
+  // known to have it are considered, unless none is: then all are.
+  std::shared_ptr<Replica> Pick(absl::Span<const Replica* const> exclude, absl::Time now,
+                                const ModelRequirement* need = nullptr);
 
   // The request on `replica` ended; `failure` as in Replica::End.
   void Report(Replica& replica, bool failure, absl::Duration latency, absl::Time now);

@@ -96,6 +96,7 @@ int main(int argc, char** argv) {
   int32_t health_check_interval_ms = 1000;
   int32_t health_check_timeout_ms = 1000;
   int32_t health_check_unhealthy_threshold = 2;
+  int32_t model_status_interval_ms = 1000;
   bool version = false;
 
   inferd::FlagSet flags("inferd-gateway",
@@ -155,6 +156,10 @@ int main(int argc, char** argv) {
   flags.Int32("health_check_unhealthy_threshold", &health_check_unhealthy_threshold,
               "consecutive failed checks (error, timeout, not SERVING) that take a replica out "
               "until it answers SERVING again");
+  flags.Int32("model_status_interval_ms", &model_status_interval_ms,
+              "poll every replica's GetModelStatus this often for the models (and labels) "
+              "requests name, so calls for an explicit version or label go to replicas that "
+              "have it; 0: off");
   flags.Int32("drain_timeout_seconds", &drain_timeout_seconds,
               "on SIGTERM/SIGINT, how long calls in flight may take before the gateway exits");
   flags.Bool("version", &version, "print the version and exit");
@@ -235,7 +240,14 @@ int main(int argc, char** argv) {
   inferd::HealthState health([&balancer] { return balancer.HasHealthy(absl::Now()); });
   inferd::HealthServiceImpl health_service(&health, inferd::IsTfServingHealthService);
   inferd::balancer::RetryBudget retry_budget;
-  inferd::balancer::GrpcProxy proxy(&balancer, &metrics, &retry_budget, proxy_options, Random);
+  std::unique_ptr<inferd::balancer::VersionTracker> versions;
+  if (model_status_interval_ms > 0) {
+    inferd::balancer::VersionTrackerOptions version_options;
+    version_options.interval = absl::Milliseconds(model_status_interval_ms);
+    versions = std::make_unique<inferd::balancer::VersionTracker>(&balancer, version_options);
+  }
+  inferd::balancer::GrpcProxy proxy(&balancer, &metrics, &retry_budget, versions.get(),
+                                    proxy_options, Random);
 
   grpc::ServerBuilder builder;
   int bound_port = 0;
@@ -255,7 +267,8 @@ int main(int argc, char** argv) {
   http_options.num_threads = std::max(1, rest_api_num_threads);
   http_options.timeout = absl::Milliseconds(std::max(1, rest_api_timeout_in_ms));
   http_options.max_attempts = max_attempts;
-  inferd::balancer::HttpProxy http_proxy(&balancer, &metrics, &retry_budget, http_options);
+  inferd::balancer::HttpProxy http_proxy(&balancer, &metrics, &retry_budget, versions.get(),
+                                         http_options);
   std::unique_ptr<inferd::HttpServer> rest;
   if (rest_api_port >= 0) {
     inferd::HttpServerOptions o;

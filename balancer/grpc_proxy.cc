@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -72,6 +73,10 @@ class GrpcProxy::Call : public grpc::ServerGenericBidiReactor {
 
   void OnReadDone(bool ok) override {
     if (!ok) return Reply(grpc::Status(grpc::StatusCode::CANCELLED, "no request message"));
+    if (proxy_->versions_ != nullptr) {
+      need_ = RequirementFromGrpc(ctx_->method(), RequestPrefix());
+      if (need_) proxy_->versions_->Note(*need_);
+    }
     Attempt();
   }
 
@@ -104,6 +109,20 @@ class GrpcProxy::Call : public grpc::ServerGenericBidiReactor {
     return cancelled_;
   }
 
+  // The request's first bytes (the model spec comes first), without copying a large tensor.
+  std::string RequestPrefix() {
+    constexpr size_t kPrefix = 4096;
+    std::vector<grpc::Slice> slices;
+    if (!request_.Dump(&slices).ok()) return std::string();
+    std::string out;
+    for (const grpc::Slice& slice : slices) {
+      out.append(reinterpret_cast<const char*>(slice.begin()),
+                 std::min(slice.size(), kPrefix - out.size()));
+      if (out.size() >= kPrefix) break;
+    }
+    return out;
+  }
+
   void Attempt() {
     const absl::Time now = absl::Now();
     {
@@ -111,7 +130,8 @@ class GrpcProxy::Call : public grpc::ServerGenericBidiReactor {
       backing_off_ = false;
     }
     if (cancelled()) return Reply(grpc::Status(grpc::StatusCode::CANCELLED, "cancelled"));
-    std::shared_ptr<Replica> replica = proxy_->balancer_->Pick(tried_, now);
+    std::shared_ptr<Replica> replica =
+        proxy_->balancer_->Pick(tried_, now, need_ ? &*need_ : nullptr);
     if (replica == nullptr) {
       if (!tried_.empty()) return Reply(last_);  // every usable replica failed
       proxy_->metrics_->RecordAttempt("none", api_, "NO_REPLICA", absl::ZeroDuration());
@@ -158,6 +178,13 @@ class GrpcProxy::Call : public grpc::ServerGenericBidiReactor {
     proxy_->metrics_->RecordAttempt(replica_->key(), api_, CodeName(status.error_code()),
                                     now - attempt_start_);
     const bool unreached = unavailable && !was_connected_;
+    // A replica without the version or label asked for did nothing: another may have it.
+    const bool missing = status.error_code() == grpc::StatusCode::NOT_FOUND && need_ &&
+                         need_->specific();
+    if (missing && attempts_ < proxy_->options_.max_attempts && !cancelled()) {
+      last_ = std::move(status);
+      return Attempt();
+    }
     const auto deadline = ctx_->deadline();
     const bool time_left = deadline == std::chrono::system_clock::time_point::max() ||
                            absl::FromChrono(deadline) > now + absl::Milliseconds(1);
@@ -230,6 +257,7 @@ class GrpcProxy::Call : public grpc::ServerGenericBidiReactor {
   std::vector<const Replica*> tried_;
   std::vector<std::shared_ptr<Replica>> kept_;  // keeps tried_ valid
   std::shared_ptr<Replica> replica_;
+  std::optional<ModelRequirement> need_;
   bool was_connected_ = false;
   bool in_retry_budget_ = false;
   int attempts_ = 0;
@@ -243,10 +271,12 @@ class GrpcProxy::Call : public grpc::ServerGenericBidiReactor {
 };
 
 GrpcProxy::GrpcProxy(Balancer* balancer, GatewayMetrics* metrics, RetryBudget* budget,
-                     ProxyOptions options, std::function<uint64_t()> random)
+                     VersionTracker* versions, ProxyOptions options,
+                     std::function<uint64_t()> random)
     : balancer_(balancer),
       metrics_(metrics),
       budget_(budget),
+      versions_(versions),
       options_(std::move(options)),
       random_(std::move(random)) {}
 

@@ -11,7 +11,8 @@
 //     client cancelling (shutting down), and the method is declared idempotent (Predict,
 //     GetModelMetadata, GetModelStatus by default),
 // and, for calls that did reach a replica, while the retry budget (shared with the REST proxy)
-// allows. Thread-safe.
+// allows. A call for an explicit model version or label goes to replicas known to have it
+// (model_routing.h); one that a replica answers NOT_FOUND is tried on another. Thread-safe.
 #ifndef INFERD_BALANCER_GRPC_PROXY_H_
 #define INFERD_BALANCER_GRPC_PROXY_H_
 
@@ -26,6 +27,7 @@
 #include "balancer/balancer.h"
 #include "balancer/gateway_metrics.h"
 #include "balancer/retry_budget.h"
+#include "balancer/version_tracker.h"
 
 namespace inferd::balancer {
 
@@ -43,9 +45,10 @@ struct ProxyOptions {
 
 class GrpcProxy : public grpc::CallbackGenericService {
  public:
-  // `balancer`, `metrics` and `budget` must outlive the proxy; `random` as for Balancer.
+  // `balancer`, `metrics`, `budget` and `versions` (may be null: no version-aware routing)
+  // must outlive the proxy; `random` as for Balancer.
   GrpcProxy(Balancer* balancer, GatewayMetrics* metrics, RetryBudget* budget,
-            ProxyOptions options, std::function<uint64_t()> random);
+            VersionTracker* versions, ProxyOptions options, std::function<uint64_t()> random);
 
   grpc::ServerGenericBidiReactor* CreateReactor(grpc::GenericCallbackServerContext* ctx) override;
 
@@ -58,6 +61,7 @@ class GrpcProxy : public grpc::CallbackGenericService {
   Balancer* const balancer_;
   GatewayMetrics* const metrics_;
   RetryBudget* const budget_;
+  VersionTracker* const versions_;
   const ProxyOptions options_;
   const std::function<uint64_t()> random_;
   std::atomic<int64_t> active_{0};

@@ -71,10 +71,12 @@ HttpResponse ErrorResponse(int status, const std::string& message) {
 
 class HttpProxy::Impl {
  public:
-  Impl(Balancer* balancer, GatewayMetrics* metrics, RetryBudget* budget, HttpProxyOptions options)
+  Impl(Balancer* balancer, GatewayMetrics* metrics, RetryBudget* budget, VersionTracker* versions,
+       HttpProxyOptions options)
       : balancer_(balancer),
         metrics_(metrics),
         budget_(budget),
+        versions_(versions),
         options_(options),
         work_(net::make_work_guard(ioc_)) {
     for (int i = 0; i < std::max(1, options_.num_threads); ++i) {
@@ -110,6 +112,7 @@ class HttpProxy::Impl {
   Balancer* const balancer_;
   GatewayMetrics* const metrics_;
   RetryBudget* const budget_;
+  VersionTracker* const versions_;
   const HttpProxyOptions options_;
   net::io_context ioc_;
   net::executor_work_guard<net::io_context::executor_type> work_;
@@ -130,9 +133,12 @@ class HttpProxy::Impl::Exchange : public std::enable_shared_from_this<Exchange> 
         done_(std::move(done)),
         api_(RestApi(request_)),
         idempotent_(Idempotent(request_)),
+        need_(impl->versions_ != nullptr ? RequirementFromRestTarget(request_.target)
+                                         : std::nullopt),
         start_(absl::Now()),
         resolver_(impl->ioc_) {
     impl_->budget_->RequestStarted();
+    if (need_) impl_->versions_->Note(*need_);
     const auto verb = http::string_to_verb(request_.method);
     upstream_.method(verb);
     if (verb == http::verb::unknown) upstream_.method_string(request_.method);
@@ -159,7 +165,8 @@ class HttpProxy::Impl::Exchange : public std::enable_shared_from_this<Exchange> 
 
  private:
   void Attempt() {
-    std::shared_ptr<Replica> replica = impl_->balancer_->Pick(tried_, absl::Now());
+    std::shared_ptr<Replica> replica =
+        impl_->balancer_->Pick(tried_, absl::Now(), need_ ? &*need_ : nullptr);
     if (replica == nullptr) {
       if (!tried_.empty()) return Answer(std::move(last_), "RETRIES_DONE");
       impl_->metrics_->RecordAttempt("none", api_, "NO_REPLICA", absl::ZeroDuration());
@@ -265,6 +272,10 @@ class HttpProxy::Impl::Exchange : public std::enable_shared_from_this<Exchange> 
     }
     out.body = std::move(res.body());
     if (status == 503 && idempotent_ && MayRetry()) return Retry(std::move(out));
+    // This replica lacks the version or label asked for; another may have it.
+    if (status == 404 && need_ && need_->specific() && MayRetry(/*reached=*/false)) {
+      return Retry(std::move(out));
+    }
     Answer(std::move(out), std::to_string(status));
   }
 
@@ -325,6 +336,7 @@ class HttpProxy::Impl::Exchange : public std::enable_shared_from_this<Exchange> 
   const std::function<void(HttpResponse)> done_;
   const std::string api_;
   const bool idempotent_;
+  const std::optional<ModelRequirement> need_;
   const absl::Time start_;
   tcp::resolver resolver_;
   http::request<http::string_body> upstream_;
@@ -344,8 +356,8 @@ class HttpProxy::Impl::Exchange : public std::enable_shared_from_this<Exchange> 
 };
 
 HttpProxy::HttpProxy(Balancer* balancer, GatewayMetrics* metrics, RetryBudget* budget,
-                     HttpProxyOptions options)
-    : impl_(std::make_unique<Impl>(balancer, metrics, budget, options)) {}
+                     VersionTracker* versions, HttpProxyOptions options)
+    : impl_(std::make_unique<Impl>(balancer, metrics, budget, versions, options)) {}
 
 HttpProxy::~HttpProxy() = default;
 

@@ -6,7 +6,8 @@
 // (connect failure; a pooled connection the replica had already closed, found out before any
 // answer byte: retried on a fresh connection) and, for idempotent requests (GET, and POST to
 // :predict), within the shared retry budget, on a 503 answer or a connection lost mid-answer. Anything else — a replica's 4xx
-// or 5xx, a timeout — is passed back to the client. No replica: 503 with a JSON error body.
+// or 5xx, a timeout — is passed back to the client. As for gRPC, /versions/N and /labels/L
+// requests go to replicas known to have them, and a 404 from one is tried on another. No replica: 503 with a JSON error body.
 // Beast lives only in http_proxy.cc. Thread-safe.
 #ifndef INFERD_BALANCER_HTTP_PROXY_H_
 #define INFERD_BALANCER_HTTP_PROXY_H_
@@ -19,6 +20,7 @@
 #include "balancer/balancer.h"
 #include "balancer/gateway_metrics.h"
 #include "balancer/retry_budget.h"
+#include "balancer/version_tracker.h"
 #include "common/http_server.h"
 
 namespace inferd::balancer {
@@ -37,9 +39,9 @@ struct HttpProxyOptions {
 
 class HttpProxy {
  public:
-  // `balancer`, `metrics` and `budget` must outlive the proxy.
+  // `balancer`, `metrics`, `budget` and `versions` (may be null) must outlive the proxy.
   HttpProxy(Balancer* balancer, GatewayMetrics* metrics, RetryBudget* budget,
-            HttpProxyOptions options);
+            VersionTracker* versions, HttpProxyOptions options);
   // Stops the upstream threads; requests still in flight are answered 503.
   ~HttpProxy();
 

@@ -16,6 +16,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "balancer/endpoint.h"
+#include "balancer/model_routing.h"
 
 namespace inferd::balancer {
 
@@ -79,6 +80,17 @@ class Replica {
     return absl::Nanoseconds(latency_.EstimateNanos(now));
   }
 
+  // The model versions and labels this replica has AVAILABLE (VersionTracker); null until the
+  // first poll answered.
+  std::shared_ptr<const ModelAvailability> models() const {
+    absl::MutexLock lock(&mu_);
+    return models_;
+  }
+  void set_models(std::shared_ptr<const ModelAvailability> m) {
+    absl::MutexLock lock(&mu_);
+    models_ = std::move(m);
+  }
+
   // Active health (grpc.health.v1 Check by the HealthChecker): healthy until checks fail.
   bool healthy() const { return healthy_.load(std::memory_order_relaxed); }
   void set_healthy(bool h) { healthy_.store(h, std::memory_order_relaxed); }
@@ -106,6 +118,7 @@ class Replica {
   mutable absl::Mutex mu_;
   absl::Time ejected_until_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   int times_ejected_ ABSL_GUARDED_BY(mu_) = 0;
+  std::shared_ptr<const ModelAvailability> models_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace inferd::balancer

@@ -644,6 +644,70 @@ class SlowReplicaTest(unittest.TestCase):
         self.assertLess(ewma[1], rr[1])
 
 
+
+class RollingUpdateTest(unittest.TestCase):
+    """Acceptance 5: replicas publish version 2 one after another; clients ask for version 2
+    explicitly as soon as one replica has it; no call fails."""
+
+    def test_explicit_version_requests_during_a_rolling_update(self):
+        tmp = tempfile.mkdtemp(dir=ARGS.out)
+        bases = [replicas.make_base(os.path.join(tmp, str(i))) for i in range(3)]
+        servers = [replicas.Server(b) for b in bases]
+        for s in servers:
+            s.wait_ready()
+        gateway = Gateway(servers, extra=["--model_status_interval_ms=100"])
+        pb = replicas.pb
+        want = [None]  # the version clients ask for: None (latest), then 2
+        served, errors, done = [], [], threading.Event()
+        lock = threading.Lock()
+        image = replicas.digits_images()[:1]
+
+        def client():
+            stub = pb["prediction_service_pb2_grpc"].PredictionServiceStub(channel(gateway.port))
+            while not done.is_set():
+                asked = want[0]
+                try:
+                    resp = stub.Predict(replicas.predict_request(image, version=asked), timeout=10)
+                    with lock:
+                        served.append((asked, resp.model_spec.version.value))
+                except Exception as e:  # noqa: BLE001
+                    with lock:
+                        errors.append((asked, repr(e)[:300]))
+
+        def has_version_2(server):
+            stub = pb["model_service_pb2_grpc"].ModelServiceStub(channel(server.grpc_port))
+            req = pb["get_model_status_pb2"].GetModelStatusRequest()
+            req.model_spec.name = "digits"
+            return any(v.version == 2 and v.state == 30
+                       for v in stub.GetModelStatus(req, timeout=5).model_version_status)
+
+        threads = [threading.Thread(target=client) for _ in range(8)]
+        try:
+            for t in threads:
+                t.start()
+            time.sleep(1)
+            for i, base in enumerate(bases):
+                replicas.publish_version(base, 2)
+                replicas.wait_until(lambda: has_version_2(servers[i]), 20, "version 2 on replica %d" % i)
+                want[0] = 2  # as soon as any replica has it
+                time.sleep(2)
+            done.set()
+            for t in threads:
+                t.join(30)
+            explicit = [v for asked, v in served if asked == 2]
+            print("\nrolling update: %d calls, %d for version 2 explicitly, errors %s"
+                  % (len(served), len(explicit), errors[:3]), file=sys.stderr)
+            self.assertEqual(errors, [])
+            self.assertGreater(len(explicit), 100)
+            self.assertTrue(all(v == 2 for v in explicit))
+            self.assertEqual(served[-1][1], 2)
+        finally:
+            done.set()
+            self.assertEqual(gateway.stop(), 0)
+            for s in servers:
+                s.stop()
+
+
 def main():
     global ARGS
     parser = argparse.ArgumentParser()
