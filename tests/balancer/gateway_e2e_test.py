@@ -114,12 +114,15 @@ def channel(port):
 
 
 def served_ok(server):
-    """Predict requests a replica answered OK, from its own metrics."""
+    """gRPC Predict calls a replica answered, from its own metrics (TF Serving's request_count
+    would also count the gateway's GetModelStatus polls)."""
     status, body = server.http("GET", "/monitoring/prometheus/metrics")
     assert status == 200, status
-    m = re.search(r':tensorflow:serving:request_count\{model_name="digits",status="OK"\} (\S+)',
-                  body.decode())
-    return float(m.group(1)) if m else 0.0
+    for line in body.decode().splitlines():
+        if (line.startswith(":tensorflow:serving:request_latency_count{") and 'API="Predict"' in line
+                and 'entrypoint="GRPC"' in line and 'model_name="digits"' in line):
+            return float(line.split()[-1])
+    return 0.0
 
 
 class Load:
