@@ -32,7 +32,8 @@ def slice_object(name, service, port_grpc, port_http, endpoints, rv="1"):
 
 
 class FakeKubeApi:
-    def __init__(self, service="models", namespace="default", token="token-1"):
+    def __init__(self, service="models", namespace="default", token="token-1", tls=None):
+        """`tls`: (certificate file, key file) to serve HTTPS."""
         self.service = service
         self.namespace = namespace
         self.token = token
@@ -57,12 +58,19 @@ class FakeKubeApi:
 
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
+        self.scheme = "http"
+        if tls:
+            import ssl
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*tls)
+            self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+            self.scheme = "https"
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
     def url(self):
-        return "http://127.0.0.1:%d" % self.port
+        return "%s://127.0.0.1:%d" % (self.scheme, self.port)
 
     def stop(self):
         self.close_streams()
@@ -186,7 +194,7 @@ class FakeKubeApi:
                     sent = rv
             h.wfile.write(b"0\r\n\r\n")
             h.wfile.flush()
-        except (BrokenPipeError, ConnectionResetError):
+        except OSError:  # the client went away (reset, broken pipe, TLS EOF)
             pass
         h.close_connection = True
 

@@ -526,6 +526,40 @@ class KubernetesDiscoveryTest(unittest.TestCase):
             fake.stop()
         self.assertEqual(code, 0)
 
+    def test_https_api_server_certificate_is_verified(self):
+        """The API server over HTTPS: its certificate must chain to --k8s_ca_file."""
+        if not os.path.exists("/usr/bin/openssl"):
+            self.skipTest("openssl is not installed")
+        tmp = tempfile.mkdtemp(dir=ARGS.out)
+        run = lambda *args: subprocess.run(["/usr/bin/openssl"] + list(args), cwd=tmp, check=True,
+                                           capture_output=True)
+        for ca in ("ca", "other-ca"):
+            run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
+                "/CN=" + ca, "-keyout", ca + ".key", "-out", ca + ".pem")
+        run("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout",
+            "server.key", "-out", "server.csr")
+        with open(os.path.join(tmp, "san.ext"), "w") as f:
+            f.write("subjectAltName=IP:127.0.0.1\n")
+        run("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+            "-CAcreateserial", "-days", "2", "-extfile", "san.ext", "-out", "server.pem")
+        fake = FakeKubeApi(tls=(os.path.join(tmp, "server.pem"), os.path.join(tmp, "server.key")))
+        fake.apply(slice_object("models-a", "models", 9000, 9001, [("127.0.0.2", True, True, False)]))
+        good = self.start_gateway(fake, ["--health_check_interval_ms=0",
+                                         "--k8s_ca_file=" + os.path.join(tmp, "ca.pem")])
+        bad = self.start_gateway(fake, ["--health_check_interval_ms=0",
+                                        "--k8s_ca_file=" + os.path.join(tmp, "other-ca.pem")])
+        try:
+            replicas.wait_until(lambda: good.endpoints() == {"127.0.0.2:9000": "ready"}, 10,
+                                "discovery over HTTPS")
+            replicas.wait_until(lambda: "certificate verify failed" in bad.read_log(), 10,
+                                "the wrong CA to be refused")
+            self.assertEqual(bad.endpoints(), {})
+            self.assertIsNone(bad.proc.poll())
+        finally:
+            self.assertEqual(good.stop(), 0)
+            self.assertEqual(bad.stop(), 0)
+            fake.stop()
+
     def test_terminating_replica_drains_without_failed_requests(self):
         """Acceptance 3: a replica marked terminating, then stopped, under load."""
         base = replicas.make_base(tempfile.mkdtemp(dir=ARGS.out))
