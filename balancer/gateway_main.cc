@@ -17,6 +17,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "balancer/admin_page.h"
 #include "balancer/balancer.h"
 #include "balancer/dns_source.h"
 #include "balancer/endpoint.h"
@@ -30,7 +32,6 @@
 #include "common/health.h"
 #include "common/logging.h"
 #include "common/http_server.h"
-#include "prometheus/text_serializer.h"
 
 namespace {
 
@@ -97,6 +98,7 @@ int main(int argc, char** argv) {
   int32_t health_check_timeout_ms = 1000;
   int32_t health_check_unhealthy_threshold = 2;
   int32_t model_status_interval_ms = 1000;
+  int32_t discovery_wait_seconds = 10;
   bool version = false;
 
   inferd::FlagSet flags("inferd-gateway",
@@ -160,6 +162,8 @@ int main(int argc, char** argv) {
               "poll every replica's GetModelStatus this often for the models (and labels) "
               "requests name, so calls for an explicit version or label go to replicas that "
               "have it; 0: off");
+  flags.Int32("discovery_wait_seconds", &discovery_wait_seconds,
+              "at start-up, wait this long for the first endpoint set before listening");
   flags.Int32("drain_timeout_seconds", &drain_timeout_seconds,
               "on SIGTERM/SIGINT, how long calls in flight may take before the gateway exits");
   flags.Bool("version", &version, "print the version and exit");
@@ -249,6 +253,23 @@ int main(int argc, char** argv) {
   inferd::balancer::GrpcProxy proxy(&balancer, &metrics, &retry_budget, versions.get(),
                                     proxy_options, Random);
 
+  // Discovery first: listeners open once the first endpoint set is in (or after a bounded
+  // wait), so that the first calls do not find an empty set.
+  absl::Notification first_endpoints;
+  source->Start([&](EndpointList list) {
+    balancer.Update(list, absl::Now());
+    metrics.RecordDiscoveryUpdate(source_name);
+    INFERD_LOG(INFO) << "endpoints: " << list.size() << " from " << source_name;
+    health.Update();
+    if (!first_endpoints.HasBeenNotified()) first_endpoints.Notify();
+  });
+  if (!first_endpoints.WaitForNotificationWithTimeout(
+          absl::Seconds(std::max(0, discovery_wait_seconds)))) {
+    INFERD_LOG(WARNING) << "no endpoints from " << source_name << " after "
+                        << discovery_wait_seconds << "s; serving anyway (UNAVAILABLE until some "
+                        << "arrive)";
+  }
+
   grpc::ServerBuilder builder;
   int bound_port = 0;
   builder.AddListeningPort(absl::StrCat(bind_address, ":", port), grpc::InsecureServerCredentials(),
@@ -284,49 +305,21 @@ int main(int argc, char** argv) {
     INFERD_LOG(INFO) << "REST listening on " << bind_address << ":" << rest->port();
   }
 
+  inferd::balancer::AdminPage admin_page(&balancer, &metrics, &health);
   std::unique_ptr<inferd::HttpServer> admin;
   if (monitoring_port >= 0) {
     inferd::HttpServerOptions o;
     o.address = bind_address;
     o.port = monitoring_port;
     o.num_threads = 1;
-    auto started = inferd::HttpServer::Start(o, [&](inferd::HttpRequest r, auto done) {
-      const std::string path = r.target.substr(0, r.target.find('?'));
-      inferd::HttpResponse out;
-      out.content_type = "text/plain";
-      if (path == "/metrics") {
-        out.content_type = "text/plain; version=0.0.4";
-        out.body = prometheus::TextSerializer().Serialize(metrics.registry()->Collect());
-      } else if (path == "/endpoints") {
-        out.content_type = "application/json";
-        out.body = balancer.EndpointsJson(absl::Now());
-      } else if (path == "/healthz") {
-        out.body = "ok\n";
-      } else if (path == "/readyz") {
-        const bool ready = health.serving();
-        out.status = ready ? 200 : 503;
-        out.body = ready ? "ready\n" : (health.draining() ? "draining\n" : "no healthy replica\n");
-      } else {
-        out.status = 404;
-        out.content_type = "application/json";
-        out.body = inferd::JsonErrorBody(
-            absl::StrCat("not found: ", path, " (the admin port serves /metrics, /endpoints, "
-                         "/healthz and /readyz)"));
-      }
-      done(std::move(out));
+    auto started = inferd::HttpServer::Start(o, [&admin_page](inferd::HttpRequest r, auto done) {
+      done(admin_page.Handle(r));
     });
     if (!started.ok()) return Fail(std::string(started.status().message()));
     admin = std::move(*started);
     INFERD_LOG(INFO) << "metrics listening on " << bind_address << ":" << admin->port()
                      << "/metrics";
   }
-
-  source->Start([&](EndpointList list) {
-    balancer.Update(list, absl::Now());
-    metrics.RecordDiscoveryUpdate(source_name);
-    INFERD_LOG(INFO) << "endpoints: " << list.size() << " from " << source_name;
-    health.Update();
-  });
 
   std::unique_ptr<inferd::balancer::HealthChecker> checker;
   if (health_check_interval_ms > 0) {

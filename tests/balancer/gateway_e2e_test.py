@@ -1,10 +1,10 @@
 #!/usr/bin/python3
-"""inferd-gateway in front of real inferd-server replicas on loopback.
+"""inferd-gateway in front of real inferd-server replicas on loopback: balancing, failures,
+slow replicas, rolling version updates, REST, health, flags.
 
-Clients are Debian's python3-grpcio with stubs generated from proto/; the replicas and their
-helpers come from tests/serving/server_e2e_test.py. Every load loop is bounded in time.
+Clients are Debian's python3-grpcio with stubs generated from proto/; every load loop is
+bounded in time. Shared pieces: gateway_testing.py.
 """
-import argparse
 import os
 import re
 import signal
@@ -14,159 +14,16 @@ import tempfile
 import threading
 import time
 import unittest
-import warnings
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "serving"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import server_e2e_test as replicas  # noqa: E402
-from fake_kube_api import FakeKubeApi, slice_object  # noqa: E402
-
-ARGS = None
-LOAD_SECONDS = float(os.environ.get("INFERD_GATEWAY_LOAD_SECONDS", "20"))
-
-
-class Gateway:
-    """One inferd-gateway process; its ports are read from its log."""
-
-    def __init__(self, backends=None, extra=()):
-        self.log_path = tempfile.mktemp(prefix="inferd-gateway-", suffix=".log", dir=ARGS.out)
-        self.log = open(self.log_path, "w+")
-        args = [ARGS.gateway, "--port=0", "--rest_api_port=0", "--monitoring_port=0",
-                "--bind_address=127.0.0.1"] + list(extra)
-        if backends is not None:
-            args.append("--static_backends=" + ",".join(
-                "127.0.0.1:%d:%d" % (s.grpc_port, s.rest_port) for s in backends))
-        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)
-        self.port = self.metrics_port = self.rest_port = None
-        deadline = time.time() + 20
-        while time.time() < deadline and None in (self.port, self.metrics_port, self.rest_port):
-            text = self.read_log()
-            m = re.search(r"gRPC listening on [\d.]+:(\d+)", text)
-            if m:
-                self.port = int(m.group(1))
-            m = re.search(r"REST listening on [\d.]+:(\d+)", text)
-            if m:
-                self.rest_port = int(m.group(1))
-            m = re.search(r"metrics listening on [\d.]+:(\d+)", text)
-            if m:
-                self.metrics_port = int(m.group(1))
-            if self.proc.poll() is not None:
-                raise RuntimeError("inferd-gateway exited:\n" + text)
-            time.sleep(0.02)
-        if self.port is None:
-            raise RuntimeError("inferd-gateway did not start:\n" + self.read_log())
-
-    def read_log(self):
-        with open(self.log_path) as f:
-            return f.read()
-
-    def metrics(self):
-        return self.admin("/metrics")[1].decode()
-
-    def admin(self, path):
-        return http_call(self.metrics_port, "GET", path)
-
-    def rest(self, method, path, body=None, conn=None):
-        return http_call(self.rest_port, method, path, body, conn)
-
-    def endpoints(self):
-        """host:grpc_port -> state, from the admin page."""
-        import json
-        rows = json.loads(self.admin("/endpoints")[1])["endpoints"]
-        return {"%s:%d" % (r["host"], r["grpc_port"]): r["state"] for r in rows}
-
-    def stop(self, sig=signal.SIGTERM, timeout=40):
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-        try:
-            code = self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            code = self.proc.wait()
-        self.log.close()
-        return code
-
-
-def http_call(port, method, path, body=None, conn=None):
-    import http.client
-    own = conn is None
-    conn = conn or http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    conn.request(method, path, body=body,
-                 headers={"Content-Type": "application/json"} if body is not None else {})
-    resp = conn.getresponse()
-    data = resp.read()
-    if own:
-        conn.close()
-    return resp.status, data
-
-
-def rest_body(images):
-    import json
-    return json.dumps({"instances": images.tolist()})
-
-
-def channel(port):
-    import grpc
-    # Its own connection: every client thread has one HTTP/2 connection to the gateway, so a
-    # connection-level balancer would pin each thread to one replica.
-    return grpc.insecure_channel("127.0.0.1:%d" % port,
-                                 options=[("grpc.use_local_subchannel_pool", 1)])
-
-
-def served_ok(server):
-    """gRPC Predict calls a replica answered, from its own metrics (TF Serving's request_count
-    would also count the gateway's GetModelStatus polls)."""
-    status, body = server.http("GET", "/monitoring/prometheus/metrics")
-    assert status == 200, status
-    for line in body.decode().splitlines():
-        if (line.startswith(":tensorflow:serving:request_latency_count{") and 'API="Predict"' in line
-                and 'entrypoint="GRPC"' in line and 'model_name="digits"' in line):
-            return float(line.split()[-1])
-    return 0.0
-
-
-class Load:
-    """`threads` clients, each on its own channel, sending Predict until stop()."""
-
-    def __init__(self, port, images, threads=8):
-        self.pb = replicas.pb
-        self.ok = 0
-        self.errors = []
-        self.lock = threading.Lock()
-        self.done = threading.Event()
-        self.threads = [threading.Thread(target=self.run, args=(port, images[i % len(images):][:1]))
-                        for i in range(threads)]
-
-    def run(self, port, image):
-        ch = channel(port)
-        stub = self.pb["prediction_service_pb2_grpc"].PredictionServiceStub(ch)
-        request = replicas.predict_request(image)
-        while not self.done.is_set():
-            try:
-                resp = stub.Predict(request, timeout=10)
-                assert len(resp.outputs["probabilities"].float_val) == 10
-                with self.lock:
-                    self.ok += 1
-            except Exception as e:  # noqa: BLE001 - every failure is a finding
-                with self.lock:
-                    self.errors.append(repr(e)[:300])
-        ch.close()
-
-    def start(self):
-        for t in self.threads:
-            t.start()
-        return self
-
-    def stop(self):
-        self.done.set()
-        for t in self.threads:
-            t.join(30)
+import gateway_testing as gt  # noqa: E402
+from gateway_testing import Gateway, Load, channel, replicas, rest_body, served_ok  # noqa: E402,F401
 
 
 class GatewayTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.tmp = tempfile.mkdtemp(dir=ARGS.out)
+        cls.tmp = tempfile.mkdtemp(dir=gt.ARGS.out)
         cls.base = replicas.make_base(cls.tmp)
         cls.images = replicas.digits_images()[:8]
 
@@ -189,13 +46,13 @@ class GatewayTest(unittest.TestCase):
         try:
             before = [served_ok(s) for s in servers]
             load = Load(gateway.port, self.images).start()
-            time.sleep(LOAD_SECONDS)
+            time.sleep(gt.LOAD_SECONDS)
             load.stop()
             counts = [served_ok(s) - b for s, b in zip(servers, before)]
             total = sum(counts)
             shares = [c / total for c in counts]
             print("\nspread: %d requests in %.0f s, replica shares %s, %d errors"
-                  % (load.ok, LOAD_SECONDS, ["%.3f" % x for x in shares], len(load.errors)),
+                  % (load.ok, gt.LOAD_SECONDS, ["%.3f" % x for x in shares], len(load.errors)),
                   file=sys.stderr)
             self.assertEqual(load.errors, [])
             self.assertGreater(load.ok, 100)
@@ -217,7 +74,7 @@ class GatewayTest(unittest.TestCase):
             servers[0].proc.wait()
             killed_at = time.time()
             after_kill = [served_ok(s) for s in servers[1:]]
-            time.sleep(max(4.0, LOAD_SECONDS / 4))
+            time.sleep(max(4.0, gt.LOAD_SECONDS / 4))
             load.stop()
             later = [served_ok(s) for s in servers[1:]]
             metrics = gateway.metrics()
@@ -261,7 +118,7 @@ class GatewayTest(unittest.TestCase):
             status = models.GetModelStatus(sreq, timeout=10)
             self.assertEqual(status.model_version_status[0].state, 30)  # AVAILABLE
             # The gateway's own health service.
-            health = replicas._import_health(ARGS.out)
+            health = replicas._import_health(gt.ARGS.out)
             hstub = health["health_pb2_grpc"].HealthStub(channel(gateway.port))
             resp = hstub.Check(health["health_pb2"].HealthCheckRequest(), timeout=10)
             self.assertEqual(resp.status, health["health_pb2"].HealthCheckResponse.SERVING)
@@ -297,11 +154,10 @@ class GatewayTest(unittest.TestCase):
 
     def test_hung_replica_is_taken_out_by_health_checks(self):
         """A replica that stops answering (SIGSTOP) gets no calls once its checks fail."""
-        import grpc
         servers = self.start_replicas(2)
         gateway = Gateway(servers, extra=["--health_check_interval_ms=200",
                                           "--health_check_timeout_ms=200"])
-        health = replicas._import_health(ARGS.out)
+        health = replicas._import_health(gt.ARGS.out)
         hstub = health["health_pb2_grpc"].HealthStub(channel(gateway.port))
         serving = health["health_pb2"].HealthCheckResponse.SERVING
 
@@ -430,174 +286,10 @@ class GatewayTest(unittest.TestCase):
                                (["--static_backends=h:1:2", "--max_attempts=9"], "--max_attempts"),
                                ([], "--static_backends"),
                                (["--no_such_flag=1"], "no_such_flag")]:
-            p = subprocess.run([ARGS.gateway, "--port=0", "--monitoring_port=-1"] + flags,
+            p = subprocess.run([gt.ARGS.gateway, "--port=0", "--monitoring_port=-1"] + flags,
                                capture_output=True, text=True, timeout=30)
             self.assertEqual(p.returncode, 2, (flags, p.stdout, p.stderr))
             self.assertIn(message, p.stderr, flags)
-
-
-class KubernetesDiscoveryTest(unittest.TestCase):
-    """Discovery against a fake API server that follows the list+watch protocol."""
-
-    def start_gateway(self, fake, extra=()):
-        self.token_file = os.path.join(tempfile.mkdtemp(dir=ARGS.out), "token")
-        with open(self.token_file, "w") as f:
-            f.write(fake.token + "\n")
-        return Gateway(extra=["--k8s_service=default/models", "--k8s_api_server=" + fake.url(),
-                              "--k8s_token_file=" + self.token_file] + list(extra))
-
-    def test_list_watch_protocol(self):
-        fake = FakeKubeApi()
-        # Closed loopback ports: these replicas are only looked at, never called.
-        fake.apply(slice_object("models-a", "models", 9000, 9001, [
-            ("127.0.0.2", True, True, False), ("127.0.0.3", False, True, True)]))
-        fake.apply(slice_object("models-b", "models", 9000, 9001, [
-            ("127.0.0.2", True, True, False), ("127.0.0.4", False, False, False)]))
-        gateway = self.start_gateway(fake, ["--health_check_interval_ms=0"])
-        wait = replicas.wait_until
-        try:
-            # Two slices sharing an endpoint, a terminating one draining, an unready one left out.
-            wait(lambda: gateway.endpoints() == {"127.0.0.2:9000": "ready",
-                                                 "127.0.0.3:9000": "draining"}, 10, "first list")
-            fake.apply(slice_object("models-c", "models", 9000, 9001,
-                                    [("127.0.0.5", True, True, False)]))
-            wait(lambda: "127.0.0.5:9000" in gateway.endpoints(), 10, "ADDED")
-            fake.apply(slice_object("models-a", "models", 9000, 9001,
-                                    [("127.0.0.2", True, True, False)]))
-            wait(lambda: "127.0.0.3:9000" not in gateway.endpoints(), 10, "MODIFIED")
-            fake.delete("models-c")
-            wait(lambda: "127.0.0.5:9000" not in gateway.endpoints(), 10, "DELETED")
-
-            # A closed stream: the gateway watches again from where it was, without a list.
-            lists, watches = fake.count("list"), fake.count("watch")
-            fake.close_streams()
-            wait(lambda: fake.count("watch") > watches, 10, "a new watch")
-            self.assertEqual(fake.count("list"), lists)
-            fake.apply(slice_object("models-c", "models", 9000, 9001,
-                                    [("127.0.0.6", True, True, False)]))
-            wait(lambda: "127.0.0.6:9000" in gateway.endpoints(), 10, "events after re-watch")
-
-            # A bookmark moves the resourceVersion the next watch starts from.
-            fake.bookmark()
-            time.sleep(0.3)
-            bookmark_rv = str(fake.rv)
-            watches = fake.count("watch")
-            fake.close_streams()
-            wait(lambda: fake.count("watch") > watches, 10, "a watch after the bookmark")
-            self.assertEqual(fake.last_watch_rv(), bookmark_rv)
-
-            # 410 as an ERROR event, then as the watch's HTTP status: both re-list.
-            lists = fake.count("list")
-            fake.expire_in_stream()
-            wait(lambda: fake.count("list") > lists, 10, "a re-list after an ERROR 410 event")
-            lists = fake.count("list")
-            fake.compact()
-            fake.close_streams()
-            wait(lambda: fake.count("list") > lists, 10, "a re-list after HTTP 410")
-            fake.apply(slice_object("models-c", "models", 9000, 9001,
-                                    [("127.0.0.7", True, True, False)]))
-            wait(lambda: gateway.endpoints() == {"127.0.0.2:9000": "ready",
-                                                 "127.0.0.7:9000": "ready"}, 10, "after re-lists")
-
-            # A malformed event ends the watch and re-lists; the last good set stays meanwhile.
-            lists = fake.count("list")
-            fake.raw_line(b'{"type":"ADDED","object":{"metadata":\n')
-            wait(lambda: fake.count("list") > lists, 10, "a re-list after a malformed event")
-            self.assertEqual(gateway.endpoints(), {"127.0.0.2:9000": "ready",
-                                                   "127.0.0.7:9000": "ready"})
-
-            # Token rotation: the old token is refused; the gateway re-reads the file.
-            fake.token = "token-2"
-            with open(self.token_file, "w") as f:
-                f.write("token-2\n")
-            fake.close_streams()
-            fake.apply(slice_object("models-c", "models", 9000, 9001,
-                                    [("127.0.0.8", True, True, False)]))
-            wait(lambda: "127.0.0.8:9000" in gateway.endpoints(), 15, "events with the new token")
-            with fake.lock:
-                auths = [a for _, _, a in fake.requests]
-            self.assertIn("Bearer token-1", auths)
-            self.assertEqual(auths[-1], "Bearer token-2")
-            self.assertIsNone(gateway.proc.poll())
-            log = gateway.read_log()
-            self.assertIn("re-listing", log)
-        finally:
-            code = gateway.stop()
-            fake.stop()
-        self.assertEqual(code, 0)
-
-    def test_https_api_server_certificate_is_verified(self):
-        """The API server over HTTPS: its certificate must chain to --k8s_ca_file."""
-        if not os.path.exists("/usr/bin/openssl"):
-            self.skipTest("openssl is not installed")
-        tmp = tempfile.mkdtemp(dir=ARGS.out)
-        run = lambda *args: subprocess.run(["/usr/bin/openssl"] + list(args), cwd=tmp, check=True,
-                                           capture_output=True)
-        for ca in ("ca", "other-ca"):
-            run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
-                "/CN=" + ca, "-keyout", ca + ".key", "-out", ca + ".pem")
-        run("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout",
-            "server.key", "-out", "server.csr")
-        with open(os.path.join(tmp, "san.ext"), "w") as f:
-            f.write("subjectAltName=IP:127.0.0.1\n")
-        run("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
-            "-CAcreateserial", "-days", "2", "-extfile", "san.ext", "-out", "server.pem")
-        fake = FakeKubeApi(tls=(os.path.join(tmp, "server.pem"), os.path.join(tmp, "server.key")))
-        fake.apply(slice_object("models-a", "models", 9000, 9001, [("127.0.0.2", True, True, False)]))
-        good = self.start_gateway(fake, ["--health_check_interval_ms=0",
-                                         "--k8s_ca_file=" + os.path.join(tmp, "ca.pem")])
-        bad = self.start_gateway(fake, ["--health_check_interval_ms=0",
-                                        "--k8s_ca_file=" + os.path.join(tmp, "other-ca.pem")])
-        try:
-            replicas.wait_until(lambda: good.endpoints() == {"127.0.0.2:9000": "ready"}, 10,
-                                "discovery over HTTPS")
-            replicas.wait_until(lambda: "certificate verify failed" in bad.read_log(), 10,
-                                "the wrong CA to be refused")
-            self.assertEqual(bad.endpoints(), {})
-            self.assertIsNone(bad.proc.poll())
-        finally:
-            self.assertEqual(good.stop(), 0)
-            self.assertEqual(bad.stop(), 0)
-            fake.stop()
-
-    def test_terminating_replica_drains_without_failed_requests(self):
-        """Acceptance 3: a replica marked terminating, then stopped, under load."""
-        base = replicas.make_base(tempfile.mkdtemp(dir=ARGS.out))
-        servers = [replicas.Server(base) for _ in range(3)]
-        for s in servers:
-            s.wait_ready()
-        fake = FakeKubeApi()
-        for i, s in enumerate(servers):
-            fake.apply(slice_object("models-%d" % i, "models", s.grpc_port, s.rest_port,
-                                    [("127.0.0.1", True, True, False)]))
-        gateway = self.start_gateway(fake)
-        try:
-            replicas.wait_until(lambda: len(gateway.endpoints()) == 3, 10, "three replicas")
-            load = Load(gateway.port, replicas.digits_images()[:8]).start()
-            time.sleep(2)
-            victim = servers[0]
-            key = "127.0.0.1:%d" % victim.grpc_port
-            # Kubernetes marks the pod terminating (and sends SIGTERM at the same time).
-            fake.apply(slice_object("models-0", "models", victim.grpc_port, victim.rest_port,
-                                    [("127.0.0.1", False, True, True)]))
-            victim.proc.send_signal(signal.SIGTERM)
-            replicas.wait_until(lambda: gateway.endpoints().get(key) == "draining", 10,
-                                "the replica draining")
-            self.assertEqual(victim.proc.wait(30), 0)
-            fake.delete("models-0")
-            replicas.wait_until(lambda: key not in gateway.endpoints(), 10, "the replica gone")
-            time.sleep(2)
-            load.stop()
-            print("\nterminating: %d requests, %d errors" % (load.ok, len(load.errors)),
-                  file=sys.stderr)
-            self.assertEqual(load.errors, [])
-            self.assertGreater(load.ok, 100)
-        finally:
-            self.assertEqual(gateway.stop(), 0)
-            fake.stop()
-            for s in servers:
-                s.stop()
-
 
 
 class SlowReplicaTest(unittest.TestCase):
@@ -659,12 +351,12 @@ class SlowReplicaTest(unittest.TestCase):
         return per_replica, p99, len(latencies), errors
 
     def test_peak_ewma_avoids_the_slow_replica(self):
-        self.bare = os.path.join(os.path.dirname(ARGS.gateway), "bare_grpc_server")
+        self.bare = os.path.join(os.path.dirname(gt.ARGS.gateway), "bare_grpc_server")
         if not os.path.exists(self.bare):
             self.skipTest("bare_grpc_server is not built (INFERD_BUILD_BENCH=OFF)")
         backends = [self.start_bare(d) for d in (5, 5, 50)]
         slow = backends[2].grpc_port
-        seconds = max(5.0, LOAD_SECONDS / 2)
+        seconds = max(5.0, gt.LOAD_SECONDS / 2)
         try:
             results = {p: self.measure(backends, p, seconds) for p in ("round_robin", "peak_ewma")}
         finally:
@@ -687,7 +379,7 @@ class RollingUpdateTest(unittest.TestCase):
     explicitly as soon as one replica has it; no call fails."""
 
     def test_explicit_version_requests_during_a_rolling_update(self):
-        tmp = tempfile.mkdtemp(dir=ARGS.out)
+        tmp = tempfile.mkdtemp(dir=gt.ARGS.out)
         bases = [replicas.make_base(os.path.join(tmp, str(i))) for i in range(3)]
         servers = [replicas.Server(b) for b in bases]
         for s in servers:
@@ -746,18 +438,7 @@ class RollingUpdateTest(unittest.TestCase):
 
 
 def main():
-    global ARGS
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--gateway", required=True)
-    parser.add_argument("--server", required=True)
-    parser.add_argument("--run", required=True)
-    parser.add_argument("--src", required=True)
-    parser.add_argument("--out", required=True)
-    ARGS, rest = parser.parse_known_args()
-    os.makedirs(ARGS.out, exist_ok=True)
-    warnings.simplefilter("ignore", ResourceWarning)
-    replicas.ARGS = ARGS
-    replicas.generate_stubs(ARGS.src, os.path.join(ARGS.out, "stubs"))
+    rest = gt.init(sys.argv[1:])
     unittest.main(argv=[sys.argv[0]] + rest, verbosity=2)
 
 
