@@ -2,6 +2,7 @@
 
 #include <utility>  // before Boost (Asio with newer standards needs std::exchange)
 
+#include <atomic>
 #include <map>
 #include <optional>
 #include <string>
@@ -85,6 +86,7 @@ class HttpProxy::Impl {
   }
 
   ~Impl() {
+    stopping_ = true;
     work_.reset();
     ioc_.stop();
     for (std::thread& t : threads_) t.join();
@@ -114,6 +116,9 @@ class HttpProxy::Impl {
   RetryBudget* const budget_;
   VersionTracker* const versions_;
   const HttpProxyOptions options_;
+  // Set when the proxy is destroyed: exchanges abandoned then do not answer (the HTTP server in
+  // front, drained and stopped first, is gone).
+  std::atomic<bool> stopping_{false};
   net::io_context ioc_;
   net::executor_work_guard<net::io_context::executor_type> work_;
   std::vector<std::thread> threads_;
@@ -123,8 +128,8 @@ class HttpProxy::Impl {
 };
 
 // One client request and its attempts. The asynchronous chain runs one step at a time; the
-// shared_ptr held by each pending handler keeps the exchange alive. Destroyed unanswered (the
-// proxy stopping), it answers 503.
+// shared_ptr held by each pending handler keeps the exchange alive. Destroyed unanswered
+// otherwise than by the proxy stopping, it answers 503.
 class HttpProxy::Impl::Exchange : public std::enable_shared_from_this<Exchange> {
  public:
   Exchange(Impl* impl, HttpRequest request, std::function<void(HttpResponse)> done)
@@ -157,7 +162,9 @@ class HttpProxy::Impl::Exchange : public std::enable_shared_from_this<Exchange> 
 
   ~Exchange() {
     if (in_budget_) impl_->budget_->Release();
-    if (!answered_) Answer(ErrorResponse(503, "inferd-gateway is shutting down"), "SHUTDOWN");
+    if (!answered_ && !impl_->stopping_) {
+      Answer(ErrorResponse(503, "inferd-gateway is shutting down"), "SHUTDOWN");
+    }
     impl_->budget_->RequestEnded();
   }
 

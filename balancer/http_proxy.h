@@ -42,7 +42,8 @@ class HttpProxy {
   // `balancer`, `metrics`, `budget` and `versions` (may be null) must outlive the proxy.
   HttpProxy(Balancer* balancer, GatewayMetrics* metrics, RetryBudget* budget,
             VersionTracker* versions, HttpProxyOptions options);
-  // Stops the upstream threads; requests still in flight are answered 503.
+  // Stops the upstream threads; requests still in flight are dropped unanswered, so stop (drain)
+  // the HttpServer in front first.
   ~HttpProxy();
 
   // An HttpHandlerFn: forwards `request`, calls `done` once.
