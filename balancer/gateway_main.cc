@@ -59,6 +59,9 @@ std::shared_ptr<grpc::Channel> OpenChannel(const Endpoint& e) {
   args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10000);
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
+  // The gateway retries on other replicas itself; gRPC's own retry machinery on top of it costs
+  // about 10% of the gateway's CPU per call.
+  args.SetInt(GRPC_ARG_ENABLE_RETRIES, 0);
   auto channel =
       grpc::CreateCustomChannel(e.GrpcTarget(), grpc::InsecureChannelCredentials(), args);
   channel->GetState(/*try_to_connect=*/true);
