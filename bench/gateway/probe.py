@@ -29,13 +29,12 @@ import re
 import subprocess
 import sys
 import time
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
+from benchlib import frame  # noqa: E402
+
 
 HZ = os.sysconf("SC_CLK_TCK")
 PREDICT_PROTO = "tensorflow_serving/apis/predict.proto"
-
-
-def frame(message):
-    return b"\x00" + len(message).to_bytes(4, "big") + message
 
 
 def protoc(proto_dir, mode, message_type, data):

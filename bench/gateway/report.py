@@ -40,11 +40,13 @@ request), with the same 0.8 target (--check applies all three).
 import argparse
 import glob
 import json
-import math
 import os
 import re
 import statistics
 import sys
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
+from benchlib import h2load_latency, read_json  # noqa: E402
+
 
 PEERS = ("direct", "gateway", "nginx", "haproxy")
 PROXIES = ("gateway", "nginx", "haproxy")
@@ -52,29 +54,6 @@ NAMES = {"direct": "direct (1 replica)", "gateway": "inferd-gateway", "nginx": "
          "haproxy": "haproxy"}
 RATIO_TARGET = 0.8
 NOISE_LIMIT = 0.1  # cores others may use on the cores a measurement depends on; more: noisy
-
-
-def percentile(sorted_values, q):
-    """Linear interpolation between closest ranks (numpy's default)."""
-    if not sorted_values:
-        return float("nan")
-    pos = q * (len(sorted_values) - 1)
-    lo = int(math.floor(pos))
-    hi = min(lo + 1, len(sorted_values) - 1)
-    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
-
-
-def h2load_latency(log_path):
-    with open(log_path) as f:
-        lat = sorted(int(line.split("\t")[2]) / 1000.0 for line in f if line.strip())
-    return {"p50_ms": round(percentile(lat, 0.5), 3), "p90_ms": round(percentile(lat, 0.9), 3),
-            "p99_ms": round(percentile(lat, 0.99), 3), "p999_ms": round(percentile(lat, 0.999), 3),
-            "logged": len(lat)}
-
-
-def read_json(path):
-    with open(path) as f:
-        return json.load(f)
 
 
 def rounds_of(work, phase, peer):

@@ -24,8 +24,8 @@ generates them with protoc into its work directory).
 """
 
 import argparse
+import os
 import json
-import math
 import sys
 import threading
 import time
@@ -36,6 +36,9 @@ import numpy as np
 
 from tensorflow.core.framework import types_pb2
 from tensorflow_serving.apis import predict_pb2
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
+from benchlib import percentile, frame  # noqa: E402
+
 
 PREDICT = "/tensorflow.serving.PredictionService/Predict"
 
@@ -55,10 +58,6 @@ def make_request(model, input_name, shape, random):
     return req.SerializeToString()
 
 
-def frame(message):
-    return b"\x00" + len(message).to_bytes(4, "big") + message
-
-
 def unframe(body):
     if len(body) < 5 or body[0] != 0 or int.from_bytes(body[1:5], "big") != len(body) - 5:
         raise ValueError("not one uncompressed gRPC message")
@@ -74,16 +73,6 @@ def output_values(resp, name):
     if t.tensor_content:
         return np.frombuffer(t.tensor_content, np.float32)
     return np.array(t.float_val, np.float32)
-
-
-def percentile(sorted_values, q):
-    """Linear interpolation between closest ranks (numpy's default)."""
-    if not sorted_values:
-        return float("nan")
-    pos = q * (len(sorted_values) - 1)
-    lo = int(math.floor(pos))
-    hi = min(lo + 1, len(sorted_values) - 1)
-    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
 
 
 def stub(channel):

@@ -37,46 +37,22 @@ exit status 1. --check also fails when a ratio is below its target.
 import argparse
 import glob
 import json
-import math
 import os
 import re
 import sys
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
+from benchlib import h2load_latency, read_json  # noqa: E402
+
 
 TARGETS = {"grpc": 0.6, "rest": 0.6, "resnet": 0.85}
 PEERS = ("inferd", "bare")
 CORES = os.cpu_count() or 1
 
 
-def percentile(sorted_values, q):
-    """Linear interpolation between closest ranks (numpy's default)."""
-    if not sorted_values:
-        return float("nan")
-    pos = q * (len(sorted_values) - 1)
-    lo = int(math.floor(pos))
-    hi = min(lo + 1, len(sorted_values) - 1)
-    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
-
-
-def read_json(path):
-    """A JSON document, or the last line of a file whose last line is one (tool output)."""
-    with open(path) as f:
-        text = f.read().strip()
-    try:
-        return json.loads(text)
-    except ValueError:
-        return json.loads(text.splitlines()[-1])
-
-
 def rounds_of(work, pattern):
     def key(p):
         return int(re.search(r"_r(\d+)\.", p).group(1))
     return sorted(glob.glob(os.path.join(work, pattern)), key=key)
-
-
-def h2load_latency(log_path):
-    with open(log_path) as f:
-        lat = sorted(int(line.split("\t")[2]) / 1000.0 for line in f if line.strip())
-    return {"p50_ms": round(percentile(lat, 0.5), 3), "p99_ms": round(percentile(lat, 0.99), 3)}
 
 
 def parse_h2load(txt_path, framed_bytes):
