@@ -59,9 +59,10 @@ std::shared_ptr<grpc::Channel> OpenChannel(const Endpoint& e) {
   args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10000);
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
-  // The gateway retries on other replicas itself; gRPC's own retry machinery on top of it costs
-  // about 10% of the gateway's CPU per call.
-  args.SetInt(GRPC_ARG_ENABLE_RETRIES, 0);
+  // gRPC's own retries stay on although they cost about 10% of the gateway's CPU per call:
+  // they include its transparent retries of streams a replica refused (REFUSED_STREAM, or above
+  // the last stream id of its GOAWAY while it shuts down), which never reached the application
+  // and are safe for every method, idempotent or not.
   auto channel =
       grpc::CreateCustomChannel(e.GrpcTarget(), grpc::InsecureChannelCredentials(), args);
   channel->GetState(/*try_to_connect=*/true);
