@@ -13,6 +13,7 @@
 #include <mutex>
 #include <thread>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -267,6 +268,8 @@ int main(int argc, char** argv) {
     health.Update();
     if (!first_endpoints.HasBeenNotified()) first_endpoints.Notify();
   });
+  // The source calls into the objects above from its own thread: stop it first on every way out.
+  absl::Cleanup stop_source = [&source] { source.reset(); };
   if (!first_endpoints.WaitForNotificationWithTimeout(
           absl::Seconds(std::max(0, discovery_wait_seconds)))) {
     INFERD_LOG(WARNING) << "no endpoints from " << source_name << " after "
@@ -372,7 +375,6 @@ int main(int argc, char** argv) {
   stop_cv.notify_all();
   maintenance.join();
   checker.reset();
-  source.reset();
   INFERD_LOG(INFO) << "drained in " << absl::FormatDuration(absl::Now() - drain_start)
                    << "; exiting";
   return 0;
