@@ -1,5 +1,6 @@
 """Helpers shared by the benchmarks in bench/: percentiles, h2load's per-request logs, gRPC
 framing for h2load bodies, tool output as JSON. Standard library only."""
+import argparse
 import json
 import math
 
@@ -36,3 +37,22 @@ def read_json(path):
         return json.loads(text)
     except ValueError:
         return json.loads(text.splitlines()[-1])
+
+
+def report_arguments(description, check_help):
+    """The command line of a benchmark's report.py: --work DIR --json-out FILE [--check], or
+    --h2load-latency LOG, which this handles itself (writes LOG.json) and then returns None."""
+    p = argparse.ArgumentParser(description=description,
+                                formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--work")
+    p.add_argument("--json-out")
+    p.add_argument("--check", action="store_true", help=check_help)
+    p.add_argument("--h2load-latency", metavar="LOG")
+    a = p.parse_args()
+    if a.h2load_latency:
+        with open(a.h2load_latency + ".json", "w") as f:
+            json.dump(h2load_latency(a.h2load_latency), f)
+        return None
+    if not (a.work and a.json_out):
+        p.error("--work and --json-out are required")
+    return a

@@ -37,7 +37,6 @@ then also compares throughput per proxy core, 1e6 / (busy microseconds of the pr
 request), with the same 0.8 target (--check applies all three).
 """
 
-import argparse
 import glob
 import json
 import os
@@ -45,7 +44,7 @@ import re
 import statistics
 import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
-from benchlib import h2load_latency, read_json  # noqa: E402
+from benchlib import h2load_latency, read_json, report_arguments  # noqa: E402
 
 
 PEERS = ("direct", "gateway", "nginx", "haproxy")
@@ -325,18 +324,9 @@ def print_report(result):
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--work")
-    p.add_argument("--json-out")
-    p.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
-    p.add_argument("--h2load-latency", metavar="LOG")
-    a = p.parse_args()
-    if a.h2load_latency:
-        with open(a.h2load_latency + ".json", "w") as f:
-            json.dump(h2load_latency(a.h2load_latency), f)
+    a = report_arguments(__doc__, "exit 1 when a target is missed")
+    if a is None:
         return 0
-    if not (a.work and a.json_out):
-        p.error("--work and --json-out are required")
     try:
         result = analyse(a.work)
     except (ValueError, OSError) as e:

@@ -34,14 +34,13 @@ wrk non-2xx or socket errors, gRPC errors in the load client) is reported invali
 exit status 1. --check also fails when a ratio is below its target.
 """
 
-import argparse
 import glob
 import json
 import os
 import re
 import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
-from benchlib import h2load_latency, read_json  # noqa: E402
+from benchlib import h2load_latency, read_json, report_arguments  # noqa: E402
 
 
 TARGETS = {"grpc": 0.6, "rest": 0.6, "resnet": 0.85}
@@ -251,18 +250,9 @@ def print_table(result):
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--work")
-    p.add_argument("--json-out")
-    p.add_argument("--check", action="store_true", help="exit 1 when a ratio is below its target")
-    p.add_argument("--h2load-latency", metavar="LOG")
-    a = p.parse_args()
-    if a.h2load_latency:
-        with open(a.h2load_latency + ".json", "w") as f:
-            json.dump(h2load_latency(a.h2load_latency), f)
+    a = report_arguments(__doc__, "exit 1 when a ratio is below its target")
+    if a is None:
         return 0
-    if not (a.work and a.json_out):
-        p.error("--work and --json-out are required")
     result = {"meta": read_json(os.path.join(a.work, "meta.json"))}
     for name, sec in (("grpc", protocol_section(a.work, "grpc", parse_h2load, "framed_bytes")),
                       ("rest", protocol_section(a.work, "rest", parse_wrk, "body_bytes")),

@@ -437,10 +437,5 @@ class RollingUpdateTest(unittest.TestCase):
                 s.stop()
 
 
-def main():
-    rest = gt.init(sys.argv[1:])
-    unittest.main(argv=[sys.argv[0]] + rest, verbosity=2)
-
-
 if __name__ == "__main__":
-    main()
+    gt.main()

@@ -1,13 +1,11 @@
 """Shared by the gateway's end-to-end tests: an inferd-gateway process, clients, and the replicas'
 helpers from tests/serving/server_e2e_test.py. Call init() first."""
 import os
-import re
 import signal
 import subprocess
 import sys
 import tempfile
 import threading
-import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "serving"))
 import server_e2e_test as replicas  # noqa: E402
@@ -35,6 +33,13 @@ def init(argv):
     return rest
 
 
+def main():
+    """Runs the calling test script's unittest cases with the paths from the command line."""
+    import unittest
+    rest = init(sys.argv[1:])
+    unittest.main(module="__main__", argv=[sys.argv[0]] + rest, verbosity=2)
+
+
 class Gateway:
     """One inferd-gateway process; its ports are read from its log."""
 
@@ -47,24 +52,11 @@ class Gateway:
             args.append("--static_backends=" + ",".join(
                 "127.0.0.1:%d:%d" % (s.grpc_port, s.rest_port) for s in backends))
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)
-        self.port = self.metrics_port = self.rest_port = None
-        deadline = time.time() + 20
-        while time.time() < deadline and None in (self.port, self.metrics_port, self.rest_port):
-            text = self.read_log()
-            m = re.search(r"gRPC listening on [\d.]+:(\d+)", text)
-            if m:
-                self.port = int(m.group(1))
-            m = re.search(r"REST listening on [\d.]+:(\d+)", text)
-            if m:
-                self.rest_port = int(m.group(1))
-            m = re.search(r"metrics listening on [\d.]+:(\d+)", text)
-            if m:
-                self.metrics_port = int(m.group(1))
-            if self.proc.poll() is not None:
-                raise RuntimeError("inferd-gateway exited:\n" + text)
-            time.sleep(0.02)
-        if self.port is None:
-            raise RuntimeError("inferd-gateway did not start:\n" + self.read_log())
+        ports = replicas.wait_for_ports(
+            self.proc, self.log_path, "inferd-gateway",
+            {"grpc": r"gRPC listening on [\d.]+:(\d+)", "rest": r"REST listening on [\d.]+:(\d+)",
+             "metrics": r"metrics listening on [\d.]+:(\d+)"})
+        self.port, self.rest_port, self.metrics_port = ports["grpc"], ports["rest"], ports["metrics"]
 
     def read_log(self):
         with open(self.log_path) as f:

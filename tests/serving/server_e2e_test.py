@@ -67,6 +67,28 @@ def _import_health(out):
     return pb["inferd_health_stubs"]
 
 
+def wait_for_ports(proc, log_path, what, patterns, timeout=20):
+    """The ports a starting process logs: {name: port} for every (name, regex with the port as
+    group 1) in `patterns`. Raises if the process exits or a port is not logged in time."""
+    ports = {}
+    deadline = time.time() + timeout
+    while time.time() < deadline and len(ports) < len(patterns):
+        with open(log_path) as f:
+            text = f.read()
+        for name, pattern in patterns.items():
+            m = re.search(pattern, text)
+            if m:
+                ports[name] = int(m.group(1))
+        if proc.poll() is not None:
+            raise RuntimeError("%s exited:\n%s" % (what, text))
+        if len(ports) < len(patterns):
+            time.sleep(0.02)
+    if len(ports) < len(patterns):
+        with open(log_path) as f:
+            raise RuntimeError("%s did not start:\n%s" % (what, f.read()))
+    return ports
+
+
 class Server:
     """One inferd-server process with its ports parsed from its log."""
 
@@ -81,19 +103,10 @@ class Server:
         args += list(extra)
         self.log = open(self.log_path, "w+")
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)
-        self.grpc_port = self.rest_port = None
-        deadline = time.time() + 20
-        while time.time() < deadline and (self.grpc_port is None or self.rest_port is None):
-            text = self.read_log()
-            m = re.search(r"REST API listening on [\d.]+:(\d+)", text)
-            if m:
-                self.rest_port = int(m.group(1))
-            m = re.search(r"gRPC API listening on [\d.]+:(\d+)", text)
-            if m:
-                self.grpc_port = int(m.group(1))
-            if self.proc.poll() is not None:
-                raise RuntimeError("inferd-server exited:\n" + text)
-            time.sleep(0.02)
+        ports = wait_for_ports(self.proc, self.log_path, "inferd-server",
+                               {"grpc": r"gRPC API listening on [\d.]+:(\d+)",
+                                "rest": r"REST API listening on [\d.]+:(\d+)"})
+        self.grpc_port, self.rest_port = ports["grpc"], ports["rest"]
         import grpc
         self.channel = grpc.insecure_channel("127.0.0.1:%d" % self.grpc_port)
         self.predict = pb["prediction_service_pb2_grpc"].PredictionServiceStub(self.channel)
