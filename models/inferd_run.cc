@@ -1,11 +1,14 @@
 // inferd-run: runs an ONNX model through the inferd runtime, on test data or as a benchmark.
 //
 //   inferd-run --model M.onnx --input_dir D --output_dir O
+//   inferd-run --model M.onnx --images A.jpg,B.png --output_dir O
 //   inferd-run --model M.onnx --bench RUNS --batch B --threads T [--json]
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <map>
 #include <random>
 #include <string>
@@ -16,14 +19,20 @@
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
 #include "models/model.h"
 #include "models/onnx_import.h"
+#include "serving/pipeline.h"
 
 ABSL_FLAG(std::string, model, "", "Path of the ONNX model file (required).");
 ABSL_FLAG(std::string, input_dir, "",
           "Directory with input_<i>.pb TensorProto files, in graph input order.");
 ABSL_FLAG(std::string, output_dir, "",
           "Directory to write output_<i>.pb files to, in graph output order.");
+ABSL_FLAG(std::string, images, "",
+          "Comma-separated JPEG/PNG files for the model's image input, preprocessed as the "
+          "inferd.json beside the model file declares (as inferd-server does); writes the "
+          "preprocessed batch as input_0.pb and the raw outputs to --output_dir.");
 ABSL_FLAG(int, bench, 0, "Benchmark: number of timed runs on random inputs.");
 ABSL_FLAG(int, batch, 1, "Benchmark: batch size substituted for dynamic leading dimensions.");
 ABSL_FLAG(int, warmup, 2, "Benchmark: untimed runs before the timed ones.");
@@ -43,6 +52,20 @@ int Fail(const std::string& message) {
   return 1;
 }
 
+int WriteOutputs(const Model& model, const std::vector<Tensor>& outputs, const fs::path& dir) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) return Fail(absl::StrCat("cannot create '", dir.string(), "': ", ec.message()));
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    const fs::path file = dir / absl::StrCat("output_", i, ".pb");
+    auto s = inferd::models::WriteTensorFile(outputs[i], model.outputs()[i].name, file);
+    if (!s.ok()) return Fail(std::string(s.message()));
+    std::fprintf(stderr, "wrote %s %s\n", file.c_str(),
+                 inferd::models::ShapeToString(outputs[i].shape()).c_str());
+  }
+  return 0;
+}
+
 int RunOnTestData(const Model& model, const fs::path& input_dir, const fs::path& output_dir) {
   std::vector<Tensor> inputs;
   for (size_t i = 0; i < model.inputs().size(); ++i) {
@@ -53,17 +76,41 @@ int RunOnTestData(const Model& model, const fs::path& input_dir, const fs::path&
   }
   auto outputs = model.Run(inputs);
   if (!outputs.ok()) return Fail(std::string(outputs.status().message()));
+  return WriteOutputs(model, *outputs, output_dir);
+}
+
+// Preprocesses `images` as the server would for a model whose only input is an image input.
+int RunOnImages(const Model& model, const fs::path& model_dir, const std::string& images,
+                const fs::path& output_dir) {
+  const auto signature = inferd::serving::SignatureFromModel(model);
+  auto pipeline = inferd::serving::ModelPipeline::Load(model_dir, signature);
+  if (!pipeline.ok()) return Fail(std::string(pipeline.status().message()));
+  if (*pipeline == nullptr || model.inputs().size() != 1 || !(*pipeline)->image_input(0)) {
+    return Fail(absl::StrCat("--images needs a model with one input, declared an image input in ",
+                             (model_dir / inferd::serving::kPipelineFile).string()));
+  }
+  std::vector<std::string> encoded;
+  for (absl::string_view name : absl::StrSplit(images, ',', absl::SkipEmpty())) {
+    std::ifstream in(std::string(name), std::ios::binary);
+    std::stringstream bytes;
+    bytes << in.rdbuf();
+    if (!in) return Fail(absl::StrCat("cannot read image '", name, "'"));
+    encoded.push_back(bytes.str());
+  }
+  auto input = (*pipeline)->Preprocess(0, encoded);
+  if (!input.ok()) return Fail(std::string(input.status().message()));
   std::error_code ec;
   fs::create_directories(output_dir, ec);
-  if (ec) return Fail(absl::StrCat("cannot create '", output_dir.string(), "': ", ec.message()));
-  for (size_t i = 0; i < outputs->size(); ++i) {
-    const fs::path file = output_dir / absl::StrCat("output_", i, ".pb");
-    auto s = inferd::models::WriteTensorFile((*outputs)[i], model.outputs()[i].name, file);
-    if (!s.ok()) return Fail(std::string(s.message()));
-    std::fprintf(stderr, "wrote %s %s\n", file.c_str(),
-                 inferd::models::ShapeToString((*outputs)[i].shape()).c_str());
+  const fs::path input_file = output_dir / "input_0.pb";
+  if (auto s = inferd::models::WriteTensorFile(*input, model.inputs()[0].name, input_file);
+      !s.ok()) {
+    return Fail(std::string(s.message()));
   }
-  return 0;
+  std::fprintf(stderr, "wrote %s %s (preprocessed)\n", input_file.c_str(),
+               inferd::models::ShapeToString(input->shape()).c_str());
+  auto outputs = model.Run({*input});
+  if (!outputs.ok()) return Fail(std::string(outputs.status().message()));
+  return WriteOutputs(model, *outputs, output_dir);
 }
 
 absl::StatusOr<std::vector<Tensor>> RandomInputs(const Model& model, int batch) {
@@ -177,6 +224,7 @@ int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "runs an ONNX model through the inferd runtime.\n"
       "  inferd-run --model M.onnx --input_dir D --output_dir O\n"
+      "  inferd-run --model M.onnx --images A.jpg,B.png --output_dir O\n"
       "  inferd-run --model M.onnx --bench RUNS --batch B --threads T [--json]");
   std::vector<char*> rest = absl::ParseCommandLine(argc, argv);
   if (rest.size() > 1)
@@ -191,12 +239,14 @@ int main(int argc, char** argv) {
       absl::GetFlag(FLAGS_threads) < 0) {
     return Fail("--bench, --warmup and --threads must be >= 0 and --batch >= 1");
   }
+  const std::string images = absl::GetFlag(FLAGS_images);
   const bool test_data = !input_dir.empty() || !output_dir.empty();
   if (test_data == (bench > 0)) {
-    return Fail("give either --input_dir and --output_dir, or --bench RUNS (see --help)");
+    return Fail(
+        "give either --input_dir (or --images) and --output_dir, or --bench RUNS (see --help)");
   }
-  if (test_data && (input_dir.empty() || output_dir.empty())) {
-    return Fail("--input_dir and --output_dir go together");
+  if (test_data && ((input_dir.empty() == images.empty()) || output_dir.empty())) {
+    return Fail("--output_dir goes with exactly one of --input_dir and --images");
   }
   if (!fs::is_regular_file(model_path)) {
     return Fail(absl::StrCat("model file '", model_path, "' does not exist"));
@@ -216,6 +266,9 @@ int main(int argc, char** argv) {
           .count(),
       stats.nodes_in_file, stats.nodes_planned, stats.folded_constants, stats.fused_batch_norms,
       stats.fused_activations, stats.fused_residual_adds, stats.folded_pads);
+  if (!images.empty()) {
+    return RunOnImages(**model, fs::path(model_path).parent_path(), images, output_dir);
+  }
   if (test_data) return RunOnTestData(**model, input_dir, output_dir);
   return Bench(**model, model_path, bench, batch, absl::GetFlag(FLAGS_warmup),
                absl::GetFlag(FLAGS_json));

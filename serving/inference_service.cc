@@ -47,10 +47,14 @@ absl::Status InputNamesError(const Signature& sig, const NamedTensors& inputs) {
       ". Missing but required: ", Braced(missing), "."));
 }
 
-// Checks names, dtypes and shapes against the signature; returns the tensors in signature order.
-absl::StatusOr<std::vector<models::Tensor>> ValidateInputs(const Signature& sig,
-                                                           NamedTensors& inputs,
-                                                           bool same_batch) {
+// Checks names, dtypes and shapes against the servable's signature; returns the model's input
+// tensors in signature order. Encoded images are decoded and preprocessed here, on the request's
+// thread, once everything else checked out; their cost goes to `metrics` when given.
+absl::StatusOr<std::vector<models::Tensor>> ValidateInputs(const ServableModel& servable,
+                                                           const std::string& model_name,
+                                                           NamedTensors& inputs, bool same_batch,
+                                                           Metrics* metrics) {
+  const Signature& sig = servable.signature();
   bool names_match = inputs.size() == sig.inputs.size();
   std::vector<bool> given(sig.inputs.size(), false);
   for (size_t i = 0; names_match && i < inputs.size(); ++i) {
@@ -93,11 +97,25 @@ absl::StatusOr<std::vector<models::Tensor>> ValidateInputs(const Signature& sig,
       batch = t.shape[0];
       batch_input = name;
     }
-    if (t.is_string()) {
+    const int index = sig.InputIndex(name);
+    if (t.is_string() &&
+        (servable.pipeline() == nullptr || servable.pipeline()->image_input(index) == nullptr)) {
       return absl::InvalidArgumentError(
           absl::StrCat("input \"", name, "\": DT_STRING inputs are not supported by this model"));
     }
-    ordered[sig.InputIndex(name)] = t.tensor;
+    if (!t.is_string()) ordered[index] = t.tensor;
+  }
+  for (auto& [name, t] : inputs) {
+    if (!t.is_string()) continue;
+    const int index = sig.InputIndex(name);
+    const absl::Time start = absl::Now();
+    auto tensor = servable.pipeline()->Preprocess(index, t.strings);
+    if (metrics != nullptr) {
+      metrics->RecordImagePreprocess(model_name, tensor.status(), absl::Now() - start,
+                                     static_cast<int64_t>(t.strings.size()));
+    }
+    if (!tensor.ok()) return tensor.status();
+    ordered[index] = std::move(*tensor);
   }
   return ordered;
 }
@@ -167,10 +185,12 @@ tensorflow::SignatureDef ToSignatureDef(const Signature& signature) {
 }
 
 ServableModel::ServableModel(std::unique_ptr<models::Model> model, Signature signature,
+                             std::shared_ptr<const ModelPipeline> pipeline,
                              BatchScheduler* scheduler, std::shared_ptr<BatchQueue> queue,
                              bool batched, absl::Duration row_cost)
     : model_(std::move(model)),
       signature_(std::move(signature)),
+      pipeline_(std::move(pipeline)),
       scheduler_(scheduler),
       queue_(std::move(queue)),
       batched_(batched),
@@ -210,10 +230,18 @@ loader::LoadFn InferenceService::MakeLoadFn() {
     models::LoadOptions load_options;
     load_options.device = device_;
     auto model = models::Model::Load(file, load_options);
-    metrics_->RecordLoad(dir.string(), model.status(), absl::Now() - start);
-    if (!model.ok()) return model.status();
+    if (!model.ok()) {
+      metrics_->RecordLoad(dir.string(), model.status(), absl::Now() - start);
+      return model.status();
+    }
     const models::Model* raw = model->get();
     Signature sig = SignatureFromModel(*raw);
+    auto pipeline = ModelPipeline::Load(dir, sig);
+    if (!pipeline.ok()) {
+      metrics_->RecordLoad(dir.string(), pipeline.status(), absl::Now() - start);
+      return pipeline.status();
+    }
+    // Batched or not by the model's own signature: images are decoded before they are queued.
     const bool batched = options_.enable_batching && Batchable(sig);
     BatchQueueOptions queue_options = options_.batching;
     if (!batched) {
@@ -239,9 +267,10 @@ loader::LoadFn InferenceService::MakeLoadFn() {
                        << absl::FormatDuration(options_.inline_run_limit)
                        << " run on their request threads";
     }
-    auto servable =
-        std::make_shared<ServableModel>(std::move(*model), std::move(sig), scheduler_.get(),
-                                        std::move(queue), batched, row_cost);
+    metrics_->RecordLoad(dir.string(), absl::OkStatus(), absl::Now() - start);
+    auto servable = std::make_shared<ServableModel>(std::move(*model), std::move(sig),
+                                                    std::move(*pipeline), scheduler_.get(),
+                                                    std::move(queue), batched, row_cost);
     if (options_.enable_model_warmup) {
       RETURN_IF_ERROR(Warmup(*servable, name, version, dir));
     }
@@ -267,7 +296,7 @@ absl::Status InferenceService::Warmup(const ServableModel& servable, const std::
         }
         std::sort(inputs.begin(), inputs.end(),
                   [](const auto& a, const auto& b) { return a.first < b.first; });
-        ASSIGN_OR_RETURN(auto ordered, ValidateInputs(servable.signature(), inputs, false));
+        ASSIGN_OR_RETURN(auto ordered, ValidateInputs(servable, name, inputs, false, nullptr));
         return servable.model().Run(ordered).status();
       });
   metrics_->RecordWarmup(dir.string(), count.status(), absl::Now() - start,
@@ -314,7 +343,8 @@ void InferenceService::Predict(PredictCall call,
       selected.push_back(index);
     }
   }
-  auto ordered = ValidateInputs(sig, call.inputs, servable.batched());
+  auto ordered =
+      ValidateInputs(servable, call.handle.name, call.inputs, servable.batched(), metrics_);
   if (!ordered.ok()) return done(ordered.status());
   if (call.deadline <= absl::Now()) {
     return done(absl::DeadlineExceededError("the request's deadline passed before it was queued"));
@@ -361,17 +391,25 @@ void InferenceService::Complete(const loader::ServableHandle& handle,
                                 absl::StatusOr<std::vector<models::Tensor>> outputs,
                                 const PredictDone& done) {
   const ServableModel& s = handle.get<ServableModel>();
+  absl::StatusOr<std::vector<EdgeTensor>> served;
   if (!outputs.ok()) {
-    done(outputs.status());
-  } else if (outputs->size() != s.signature().outputs.size()) {
-    done(absl::InternalError("the model returned an unexpected number of outputs"));
+    served = outputs.status();
+  } else if (outputs->size() != s.model().outputs().size()) {
+    served = absl::InternalError("the model returned an unexpected number of outputs");
+  } else if (s.pipeline() != nullptr) {
+    served = s.pipeline()->Postprocess(std::move(*outputs));
+  } else {
+    served.emplace();
+    for (models::Tensor& t : *outputs) served->push_back(EdgeTensor::FromTensor(std::move(t)));
+  }
+  if (!served.ok()) {
+    done(served.status());
   } else {
     PredictResult result;
     result.model = handle.name;
     result.version = handle.version;
     for (int i : selected) {
-      result.outputs.emplace_back(s.signature().outputs[i].name,
-                                  EdgeTensor::FromTensor(std::move((*outputs)[i])));
+      result.outputs.emplace_back(s.signature().outputs[i].name, std::move((*served)[i]));
     }
     done(std::move(result));
   }

@@ -21,6 +21,7 @@
 #include "serving/batch_scheduler.h"
 #include "serving/edge_tensor.h"
 #include "serving/metrics.h"
+#include "serving/pipeline.h"
 #include "serving/signature.h"
 #include "tensorflow_serving/apis/get_model_metadata.pb.h"
 #include "tensorflow_serving/apis/get_model_status.pb.h"
@@ -49,17 +50,20 @@ struct ServingOptions {
   std::shared_ptr<models::CpuDevice> device;
 };
 
-// One loaded model version: the planned model, its signature and its batch queue.
+// One loaded model version: the planned model, its served signature, its pre/postprocessing
+// (inferd.json; null when it has none) and its batch queue.
 class ServableModel : public loader::Servable {
  public:
   // `row_cost`: one-row run time measured at load (InfiniteDuration: unknown).
   ServableModel(std::unique_ptr<models::Model> model, Signature signature,
-                BatchScheduler* scheduler, std::shared_ptr<BatchQueue> queue, bool batched,
-                absl::Duration row_cost);
+                std::shared_ptr<const ModelPipeline> pipeline, BatchScheduler* scheduler,
+                std::shared_ptr<BatchQueue> queue, bool batched, absl::Duration row_cost);
   ~ServableModel() override;
 
   const models::Model& model() const { return *model_; }
-  const Signature& signature() const { return signature_; }
+  // What clients see: the model's own signature, or the pipeline's when there is one.
+  const Signature& signature() const { return pipeline_ ? pipeline_->signature() : signature_; }
+  const ModelPipeline* pipeline() const { return pipeline_.get(); }
   BatchQueue& queue() const { return *queue_; }
   // True when requests are merged into batches (batching on and the model is batchable).
   bool batched() const { return batched_; }
@@ -71,6 +75,7 @@ class ServableModel : public loader::Servable {
  private:
   std::unique_ptr<models::Model> model_;
   Signature signature_;
+  std::shared_ptr<const ModelPipeline> pipeline_;
   BatchScheduler* scheduler_;
   std::shared_ptr<BatchQueue> queue_;
   bool batched_;

@@ -124,6 +124,15 @@ Metrics::Metrics()
                     .Name("inferd_inflight_requests")
                     .Help("Predict requests accepted and not yet answered.")
                     .Register(*registry_)),
+      image_preprocess_latency_(
+          BuildHistogram()
+              .Name("inferd_image_preprocess_seconds")
+              .Help("Time to decode and preprocess the encoded images of one request, by model.")
+              .Register(*registry_)),
+      images_(BuildCounter()
+                  .Name("inferd_images_total")
+                  .Help("Encoded images received, by model and outcome (ok or the error code).")
+                  .Register(*registry_)),
       inflight_gauge_(inflight_.Add({})) {}
 
 Metrics::RequestSeries Metrics::RequestSeriesFor(const std::string& model, int64_t version,
@@ -172,6 +181,14 @@ void Metrics::RecordRuntime(const std::string& model, absl::Duration latency) {
     return &tf_runtime_latency_.Add(
         {{"model_name", model}, {"API", "Predict"}, {"runtime", "inferd"}}, TfLatencyBuckets());
   })->Observe(Micros(latency));
+}
+
+void Metrics::RecordImagePreprocess(const std::string& model, const absl::Status& status,
+                                    absl::Duration latency, int64_t images) {
+  image_preprocess_latency_.Add({{"model", model}}, SecondsBuckets())
+      .Observe(absl::ToDoubleSeconds(latency));
+  images_.Add({{"model", model}, {"status", status.ok() ? "OK" : CodeName(status)}})
+      .Increment(images);
 }
 
 void Metrics::RecordBatch(const std::string& model, int64_t batch_size, int64_t padding,

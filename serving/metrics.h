@@ -33,6 +33,9 @@ class Metrics {
                      const std::string& entrypoint, const absl::Status& status,
                      absl::Duration latency, int64_t examples);
   void RecordRuntime(const std::string& model, absl::Duration latency);
+  // Decoding and preprocessing the encoded images of one request (on its request thread).
+  void RecordImagePreprocess(const std::string& model, const absl::Status& status,
+                             absl::Duration latency, int64_t images);
   void RecordBatch(const std::string& model, int64_t batch_size, int64_t padding,
                    absl::Duration queue_wait);
   void SetQueueDepth(const std::string& model, int64_t version, int64_t depth);
@@ -78,6 +81,8 @@ class Metrics {
   prometheus::Family<prometheus::Histogram>& batch_size_;
   prometheus::Family<prometheus::Gauge>& version_state_;
   prometheus::Family<prometheus::Gauge>& inflight_;
+  prometheus::Family<prometheus::Histogram>& image_preprocess_latency_;
+  prometheus::Family<prometheus::Counter>& images_;
   prometheus::Gauge& inflight_gauge_;  // inflight_'s only series
 
   absl::Mutex cache_mu_;
