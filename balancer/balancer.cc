@@ -102,7 +102,8 @@ std::shared_ptr<Replica> Balancer::Pick(absl::Span<const Replica* const> exclude
   candidates.erase(std::remove_if(candidates.begin(), candidates.end(),
                                   [&](const Replica* r) { return Excluded(r, exclude); }),
                    candidates.end());
-  if (need != nullptr && need->specific()) {
+  if (need != nullptr) {
+    // Prefer replicas known to have what is asked for; when none is known to, try any.
     std::vector<Replica*> having;
     for (Replica* r : candidates) {
       const auto models = r->models();

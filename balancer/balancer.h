@@ -61,8 +61,8 @@ class Balancer {
   void Update(const EndpointList& endpoints, absl::Time now);
 
   // A replica for a new request, never one of `exclude` (earlier attempts). Null when no
-  // replica may be used. With a specific `need` (an explicit version or label), only replicas
-  // known to have it are considered, unless none is: then all are.
+  // replica may be used. With a `need` (the model, and an explicit version or label if the
+  // request names one), only replicas known to have it are considered, unless none is: then all.
   std::shared_ptr<Replica> Pick(absl::Span<const Replica* const> exclude, absl::Time now,
                                 const ModelRequirement* need = nullptr);
 

@@ -178,9 +178,9 @@ class GrpcProxy::Call : public grpc::ServerGenericBidiReactor {
     proxy_->metrics_->RecordAttempt(replica_->key(), api_, CodeName(status.error_code()),
                                     now - attempt_start_);
     const bool unreached = unavailable && !was_connected_;
-    // A replica without the version or label asked for did nothing: another may have it.
-    const bool missing = status.error_code() == grpc::StatusCode::NOT_FOUND && need_ &&
-                         need_->specific();
+    // A replica without the model, version or label asked for did nothing: another may have
+    // it (a restarted replica still loading its models answers NOT_FOUND until it has them).
+    const bool missing = status.error_code() == grpc::StatusCode::NOT_FOUND && need_;
     if (missing && attempts_ < proxy_->options_.max_attempts && !cancelled()) {
       last_ = std::move(status);
       return Attempt();

@@ -204,15 +204,16 @@ void ResizeAndNormalize(const DecodedImage& image, const ImageInputSpec& spec, f
   const int crop_x = static_cast<int>((image.width - image.width * spec.central_crop) / 2);
   const int in_h = image.height - 2 * crop_y, in_w = image.width - 2 * crop_x;
   const int c = spec.channels, out_h = spec.height, out_w = spec.width;
-  const float sy = static_cast<float>(in_h) / out_h, sx = static_cast<float>(in_w) / out_w;
+  // Source coordinates in double: they are computed once per row and column, not per pixel.
+  const double sy = static_cast<double>(in_h) / out_h, sx = static_cast<double>(in_w) / out_w;
   // Per output column: the two source columns and the weight of the second.
   std::vector<int> x0(out_w), x1(out_w);
   std::vector<float> wx(out_w);
   for (int x = 0; x < out_w; ++x) {
-    float src = std::clamp((x + 0.5f) * sx - 0.5f, 0.0f, static_cast<float>(in_w - 1));
+    const double src = std::clamp((x + 0.5) * sx - 0.5, 0.0, in_w - 1.0);
     x0[x] = static_cast<int>(src);
     x1[x] = std::min(x0[x] + 1, in_w - 1);
-    wx[x] = src - x0[x];
+    wx[x] = static_cast<float>(src - x0[x]);
   }
   std::vector<float> mul(c), add(c);  // value = pixel * mul + add
   for (int ch = 0; ch < c; ++ch) {
@@ -222,9 +223,9 @@ void ResizeAndNormalize(const DecodedImage& image, const ImageInputSpec& spec, f
   const size_t stride = static_cast<size_t>(image.width) * c;
   const size_t plane = static_cast<size_t>(out_h) * out_w;
   for (int y = 0; y < out_h; ++y) {
-    const float src = std::clamp((y + 0.5f) * sy - 0.5f, 0.0f, static_cast<float>(in_h - 1));
+    const double src = std::clamp((y + 0.5) * sy - 0.5, 0.0, in_h - 1.0);
     const int y0 = static_cast<int>(src), y1 = std::min(y0 + 1, in_h - 1);
-    const float wy = src - y0;
+    const float wy = static_cast<float>(src - y0);
     const uint8_t* r0 = image.pixels.data() + (y0 + crop_y) * stride + static_cast<size_t>(crop_x) * c;
     const uint8_t* r1 = image.pixels.data() + (y1 + crop_y) * stride + static_cast<size_t>(crop_x) * c;
     for (int x = 0; x < out_w; ++x) {

@@ -9,7 +9,7 @@ pretrained weights at hand, pass --weights FILE (a torchvision state_dict) inste
 model.onnx is export_torchvision.py's inception_v3 export (reused from --zoo when it is already
 there) with its final layer scaled down so that softmax scores are spread (a random network's
 logits are in the hundreds); a later version N also shifts the final layer's bias by a seeded
-offset per class, a stand-in for a retrained model whose answers differ, for rolling updates. inferd.json declares torchvision's Inception preprocessing: keep the central 87.5 %
+offset per class, a stand-in for a retrained model whose answers differ, for rolling updates. The input is renamed "images", as in TF Serving's Inception example. inferd.json declares torchvision's Inception preprocessing: keep the central 87.5 %
 (299 of ~342), resize to 299x299, scale to [0,1], normalise with ImageNet's mean and std, NCHW;
 and top-5 softmax classes with ImageNet's labels (torchvision's category names).
 
@@ -29,12 +29,13 @@ from onnx import numpy_helper
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import export_torchvision  # noqa: E402
 
+INPUT_NAME = "images"
 # Random-weight logits have a standard deviation of ~600-900 on photos; this brings it to ~2-3.
 FINAL_LAYER_SCALE = 1.0 / 300.0
 
 PIPELINE = {
     "inputs": {
-        "input": {
+        "images": {
             "image": {
                 "height": 299,
                 "width": 299,
@@ -94,7 +95,19 @@ def adjust_final_layer(path, version):
         found += 1
     if found != 2:
         raise RuntimeError("%s: the final Gemm's weight and bias are not initializers" % path)
+    rename_input(model, "input", INPUT_NAME)
     onnx.save(model, path)
+
+
+def rename_input(model, old, new):
+    """Renames graph input `old` to `new` (TF Serving's Inception signature calls it "images")."""
+    for value in model.graph.input:
+        if value.name == old:
+            value.name = new
+    for node in model.graph.node:
+        for i, name in enumerate(node.input):
+            if name == old:
+                node.input[i] = new
 
 
 def main(argv=None):
@@ -123,7 +136,11 @@ def main(argv=None):
             argv += ["--threads", str(args.threads)]
         export_torchvision.main(argv)
         shutil.copyfile(os.path.join(args.zoo, "inception_v3", "model.onnx"), onnx_path)
-    if not args.weights:
+    if args.weights:
+        model = onnx.load(onnx_path)
+        rename_input(model, "input", INPUT_NAME)
+        onnx.save(model, onnx_path)
+    else:
         adjust_final_layer(onnx_path, args.version)
     with open(os.path.join(tmp, "inferd.json"), "w") as f:
         json.dump(PIPELINE, f, indent=2)
