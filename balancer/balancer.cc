@@ -95,6 +95,17 @@ std::vector<Replica*> Balancer::Candidates(const ReplicaSet& set, absl::Time now
   return draining_healthy.empty() ? draining : draining_healthy;
 }
 
+bool Balancer::OtherHas(absl::Span<const Replica* const> exclude, absl::Time now,
+                        const ModelRequirement& need) const {
+  const std::shared_ptr<const ReplicaSet> set = replicas();
+  for (const Replica* r : Candidates(*set, now)) {
+    if (Excluded(r, exclude)) continue;
+    const auto models = r->models();
+    if (models != nullptr && Satisfies(*models, need)) return true;
+  }
+  return false;
+}
+
 std::shared_ptr<Replica> Balancer::Pick(absl::Span<const Replica* const> exclude,
                                         absl::Time now, const ModelRequirement* need) {
   const std::shared_ptr<const ReplicaSet> set = replicas();
