@@ -19,6 +19,7 @@
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
 #include "models/model.h"
 #include "models/onnx_import.h"
@@ -39,6 +40,14 @@ ABSL_FLAG(int, warmup, 2, "Benchmark: untimed runs before the timed ones.");
 ABSL_FLAG(int, threads, 0, "Intra-op threads (0: one per core).");
 ABSL_FLAG(bool, profile, false, "Benchmark: print time per operator type (stderr).");
 ABSL_FLAG(bool, json, false, "Benchmark: print one JSON line instead of text.");
+ABSL_FLAG(std::string, device, "cpu",
+          "Where the model runs: cpu, or cuda[:N] in builds with CUDA.");
+ABSL_FLAG(std::string, precision, "fp32",
+          "Device precision: fp32, tf32 (TF32 tensor cores for matrix products) or fp16 "
+          "(weights converted at load).");
+ABSL_FLAG(std::vector<std::string>, graph_batch_sizes, {},
+          "Device only: batch sizes to capture CUDA graphs for at load (default: --batch when "
+          "benchmarking, none otherwise).");
 
 namespace fs = std::filesystem;
 using inferd::models::DType;
@@ -206,9 +215,12 @@ int Bench(const Model& model, const std::string& model_path, int runs, int batch
   const int threads = model.device().num_threads();
   if (json) {
     std::printf(
-        "{\"engine\":\"inferd\",\"model\":\"%s\",\"batch\":%d,\"threads\":%d,\"runs\":%d,"
+        "{\"engine\":\"inferd\",\"model\":\"%s\",\"device\":\"%s\",\"precision\":\"%s\","
+        "\"batch\":%d,\"threads\":%d,\"runs\":%d,"
         "\"min_ms\":%.4f,\"median_ms\":%.4f,\"p90_ms\":%.4f,\"items_per_s\":%.3f}\n",
-        model_path.c_str(), batch, threads, runs, ms.front(), median, p90, items);
+        model_path.c_str(), absl::GetFlag(FLAGS_device).c_str(),
+        absl::GetFlag(FLAGS_precision).c_str(), batch, threads, runs, ms.front(), median, p90,
+        items);
   } else {
     std::printf("model %s  batch %d  threads %d  runs %d\n", model_path.c_str(), batch, threads,
                 runs);
@@ -253,18 +265,34 @@ int main(int argc, char** argv) {
   }
   inferd::models::LoadOptions options;
   options.device = std::make_shared<inferd::models::CpuDevice>(absl::GetFlag(FLAGS_threads));
+  auto placement = inferd::models::ParsePlacement(absl::GetFlag(FLAGS_device));
+  if (!placement.ok()) return Fail(std::string(placement.status().message()));
+  auto precision = inferd::models::ParsePrecision(absl::GetFlag(FLAGS_precision));
+  if (!precision.ok()) return Fail(std::string(precision.status().message()));
+  options.executor.placement = *placement;
+  options.executor.precision = *precision;
+  for (const std::string& b : absl::GetFlag(FLAGS_graph_batch_sizes)) {
+    int64_t n = 0;
+    if (!absl::SimpleAtoi(b, &n) || n < 1) {
+      return Fail(absl::StrCat("bad --graph_batch_sizes entry '", b, "'"));
+    }
+    options.executor.graph_batch_sizes.push_back(n);
+  }
+  if (options.executor.graph_batch_sizes.empty() && bench > 0) {
+    options.executor.graph_batch_sizes.push_back(batch);
+  }
   const auto load_start = std::chrono::steady_clock::now();
   auto model = Model::Load(model_path, options);
   if (!model.ok()) return Fail(absl::StrCat("cannot load model: ", model.status().message()));
   const auto& stats = (*model)->plan_stats();
   std::fprintf(
       stderr,
-      "loaded %s in %.1f ms: %d nodes in file, %d planned (%d folded; %d batch norms, "
+      "loaded %s in %.1f ms on %s: %d nodes in file, %d planned (%d folded; %d batch norms, "
       "%d activations, %d residual adds and %d pads fused)\n",
       model_path.c_str(),
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - load_start)
           .count(),
-      stats.nodes_in_file, stats.nodes_planned, stats.folded_constants, stats.fused_batch_norms,
+      (*model)->PlacementDescription().c_str(), stats.nodes_in_file, stats.nodes_planned, stats.folded_constants, stats.fused_batch_norms,
       stats.fused_activations, stats.fused_residual_adds, stats.folded_pads);
   if (!images.empty()) {
     return RunOnImages(**model, fs::path(model_path).parent_path(), images, output_dir);

@@ -92,6 +92,21 @@ absl::StatusOr<std::unique_ptr<Model>> Model::FromGraph(Graph graph, LoadOptions
   }
   RemoveDeadNodes(graph);
   stats.nodes_planned = static_cast<int>(graph.nodes.size());
+  if (!options.executor.placement.is_cpu()) {
+    const std::string& kind = options.executor.placement.kind;
+    ExecutorFactory factory = BuiltInExecutors().Find(kind);
+    if (factory == nullptr) {
+      const auto kinds = BuiltInExecutors().Kinds();
+      return absl::FailedPreconditionError(absl::StrCat(
+          "device \"", options.executor.placement.ToString(), "\" is not available: this inferd ",
+          "was built without ", kind, " support (devices built in: cpu",
+          kinds.empty() ? "" : ", ", absl::StrJoin(kinds, ", "), ")"));
+    }
+    ASSIGN_OR_RETURN(model->executor_,
+                     factory(graph, model->inputs_, model->outputs_, options.executor));
+    model->graph_ = std::move(graph);
+    return model;
+  }
 
   model->graph_ = std::move(graph);
   const Graph& g = model->graph_;
@@ -187,9 +202,12 @@ void Model::ReturnPool(std::unique_ptr<BufferPool> pool) const {
   idle_pools_.push_back(std::move(pool));
 }
 
+std::string Model::PlacementDescription() const { return executor_ ? executor_->Describe() : "cpu"; }
+
 absl::StatusOr<std::vector<Tensor>> Model::Run(const std::vector<Tensor>& inputs,
                                                const RunOptions& options) const {
   RETURN_IF_ERROR(ValidateInputs(inputs));
+  if (executor_) return executor_->Run(inputs);
   // A pool of one thread has no workers: its ParallelFor/ParallelTasks run inline.
   static ThreadPool* const calling_thread_only = new ThreadPool(1);
   ThreadPool* threads = options.single_threaded ? calling_thread_only : &device_->pool();

@@ -11,6 +11,7 @@
 
 #include "absl/status/statusor.h"
 #include "models/cpu/cpu_device.h"
+#include "models/executor.h"
 #include "models/graph.h"
 #include "models/kernel.h"
 
@@ -23,6 +24,9 @@ struct LoadOptions {
   // Load-time graph rewrites (constant folding, BatchNormalization folding, activation fusion).
   // Off only to compare against the unrewritten graph in tests.
   bool optimize = true;
+  // Where the model runs and how (models/executor.h): the CPU by default; "cuda[:N]" in builds
+  // with CUDA, with the precision and the batch sizes to capture CUDA graphs for.
+  ExecutorOptions executor;
 };
 
 // Statistics of the load-time plan, for logs and tests.
@@ -74,6 +78,8 @@ class Model {
   const std::vector<TensorInfo>& outputs() const { return outputs_; }
   const PlanStats& plan_stats() const { return stats_; }
   CpuDevice& device() const { return *device_; }
+  // Where Run() executes: "cpu", or the device executor's description.
+  std::string PlacementDescription() const;
 
  private:
   struct Step {
@@ -96,6 +102,7 @@ class Model {
   std::vector<TensorInfo> outputs_;
   PlanStats stats_;
   std::shared_ptr<CpuDevice> device_;
+  std::unique_ptr<DeviceExecutor> executor_;  // null: the CPU steps above run
 
   mutable std::mutex pools_mu_;
   mutable std::vector<std::unique_ptr<BufferPool>> idle_pools_;  // guarded by pools_mu_

@@ -229,12 +229,17 @@ loader::LoadFn InferenceService::MakeLoadFn() {
     const absl::Time start = absl::Now();
     models::LoadOptions load_options;
     load_options.device = device_;
+    load_options.executor = options_.executor;
     auto model = models::Model::Load(file, load_options);
     if (!model.ok()) {
       metrics_->RecordLoad(dir.string(), model.status(), absl::Now() - start);
       return model.status();
     }
     const models::Model* raw = model->get();
+    if (!options_.executor.placement.is_cpu()) {
+      INFERD_LOG(INFO) << "model " << name << " version " << version << " placed on "
+                       << raw->PlacementDescription();
+    }
     Signature sig = SignatureFromModel(*raw);
     auto pipeline = ModelPipeline::Load(dir, sig);
     if (!pipeline.ok()) {

@@ -48,6 +48,8 @@ struct ServingOptions {
   absl::Duration inline_run_limit = absl::Microseconds(200);
   // Shared by all models; null makes one with a thread per core.
   std::shared_ptr<models::CpuDevice> device;
+  // Where models run (--device, --precision) and the batch sizes to capture CUDA graphs for.
+  models::ExecutorOptions executor;
 };
 
 // One loaded model version: the planned model, its served signature, its pre/postprocessing

@@ -64,6 +64,7 @@ int main(int argc, char** argv) {
   int32_t drain_timeout_seconds = 30;
   int64_t max_request_bytes = int64_t{64} << 20;
   std::string device = "cpu";
+  std::string precision = "fp32";
   std::string ssl_config_file;
   bool use_alts_credentials = false;
   bool version = false;
@@ -138,7 +139,12 @@ int main(int argc, char** argv) {
               "on SIGTERM/SIGINT, how long to wait for requests in flight before exiting");
   flags.Int64("max_request_bytes", &max_request_bytes,
               "largest REST request body (413 beyond it)");
-  flags.String("device", &device, "where models run: cpu");
+  flags.String("device", &device,
+               "where models run: cpu, or cuda / cuda:N (the N-th GPU) in builds with CUDA");
+  flags.String("precision", &precision,
+               "GPU precision: fp32, tf32 (TF32 tensor cores for matrix products) or fp16 "
+               "(weights converted to half at load); CUDA graphs are captured at load for each "
+               "allowed_batch_sizes entry of the batching file (batch 1 without one)");
   flags.String("ssl_config_file", &ssl_config_file, "not supported by inferd; must be empty");
   flags.Bool("use_alts_credentials", &use_alts_credentials, "not supported by inferd");
   flags.Bool("version", &version, "print the version and exit");
@@ -169,8 +175,15 @@ int main(int argc, char** argv) {
     return Fail("TLS (--ssl_config_file, --use_alts_credentials) is not supported; terminate TLS "
                 "in front of inferd (e.g. at inferd-gateway's load balancer)");
   }
-  if (device != "cpu") {
-    return Fail(absl::StrCat("--device=", device, " is not available: this build runs on cpu"));
+  auto placement = models::ParsePlacement(device);
+  if (!placement.ok()) return Fail(absl::StrCat("--device: ", placement.status().message()));
+  auto parsed_precision = models::ParsePrecision(precision);
+  if (!parsed_precision.ok()) {
+    return Fail(absl::StrCat("--precision: ", parsed_precision.status().message()));
+  }
+  if (!placement->is_cpu() && models::BuiltInExecutors().Find(placement->kind) == nullptr) {
+    return Fail(absl::StrCat("--device=", device, " is not available: this inferd-server was ",
+                             "built without ", placement->kind, " support"));
   }
   if (port == rest_api_port && port > 0) {
     return Fail("--port and --rest_api_port must differ");
@@ -234,6 +247,10 @@ int main(int argc, char** argv) {
     o.serving.batching = batching->queue;
     if (batching->num_batch_threads > 0) o.serving.num_batch_threads = batching->num_batch_threads;
   }
+  o.serving.executor.placement = *placement;
+  o.serving.executor.precision = *parsed_precision;
+  o.serving.executor.graph_batch_sizes = o.serving.batching.allowed_batch_sizes;
+  if (o.serving.executor.graph_batch_sizes.empty()) o.serving.executor.graph_batch_sizes = {1};
 
   if (!model_config_file.empty()) {
     if (absl::Status s = ReadTextProtoFile(model_config_file, &o.model_config); !s.ok()) {

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "common/status_macros.h"
+
 namespace inferd::models::cpu {
 
 absl::StatusOr<int> NormalizeAxis(int64_t axis, int rank) {
@@ -65,6 +67,50 @@ absl::StatusOr<const Tensor*> RequireInput(const KernelContext& ctx, int i, cons
 absl::Status UnsupportedType(const char* op, DType dtype) {
   return absl::UnimplementedError(
       absl::StrCat(op, " does not support tensors of type ", DTypeName(dtype)));
+}
+
+absl::Status SliceBounds(const Shape& in, const std::vector<int64_t>& starts,
+                         const std::vector<int64_t>& ends, std::vector<int64_t> axes,
+                         std::vector<int64_t> steps, std::vector<int64_t>* begin,
+                         std::vector<int64_t>* step, Shape* out) {
+  const int rank = static_cast<int>(in.size());
+  if (axes.empty()) {
+    for (size_t i = 0; i < starts.size(); ++i) axes.push_back(static_cast<int64_t>(i));
+  }
+  if (steps.empty()) steps.assign(starts.size(), 1);
+  if (starts.size() != ends.size() || axes.size() != starts.size() ||
+      steps.size() != starts.size()) {
+    return absl::InvalidArgumentError("Slice starts, ends, axes and steps differ in length");
+  }
+  begin->assign(rank, 0);
+  step->assign(rank, 1);
+  *out = in;
+  std::vector<bool> seen(rank, false);
+  for (size_t i = 0; i < starts.size(); ++i) {
+    ASSIGN_OR_RETURN(int axis, NormalizeAxis(axes[i], rank));
+    if (seen[axis]) {
+      return absl::InvalidArgumentError(absl::StrCat("Slice axis ", axes[i], " is repeated"));
+    }
+    seen[axis] = true;
+    const int64_t dim = in[axis];
+    const int64_t st = steps[i];
+    if (st == 0) return absl::InvalidArgumentError("Slice step must not be 0");
+    int64_t b = starts[i], e = ends[i];
+    if (b < 0) b += dim;
+    if (e < 0) e += dim;
+    if (st > 0) {
+      b = std::clamp<int64_t>(b, 0, dim);
+      e = std::clamp<int64_t>(e, 0, dim);
+      (*out)[axis] = e > b ? (e - b + st - 1) / st : 0;
+    } else {
+      b = std::clamp<int64_t>(b, 0, dim - 1);
+      e = std::clamp<int64_t>(e, -1, dim - 1);
+      (*out)[axis] = b > e ? (b - e + (-st) - 1) / (-st) : 0;
+    }
+    (*begin)[axis] = b;
+    (*step)[axis] = st;
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace inferd::models::cpu

@@ -25,6 +25,14 @@ std::vector<int64_t> BroadcastStrides(const Shape& shape, const Shape& out_shape
 // Values of a 0-D or 1-D int32/int64 tensor.
 absl::StatusOr<std::vector<int64_t>> ReadInt64s(const Tensor& t, const char* what);
 
+// ONNX Slice's bounds for an input of shape `in`: per dim the first index, the step and the
+// output size, with out-of-range bounds clamped as ONNX specifies. `axes` empty: 0, 1, ...;
+// `steps` empty: all 1. Shared with the CUDA Slice.
+absl::Status SliceBounds(const Shape& in, const std::vector<int64_t>& starts,
+                         const std::vector<int64_t>& ends, std::vector<int64_t> axes,
+                         std::vector<int64_t> steps, std::vector<int64_t>* begin,
+                         std::vector<int64_t>* step, Shape* out);
+
 // The named input or a clear error if it is missing.
 absl::StatusOr<const Tensor*> RequireInput(const KernelContext& ctx, int i, const char* name);
 

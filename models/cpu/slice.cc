@@ -2,7 +2,6 @@
 // (opset >= 10); out-of-range bounds are clamped as ONNX specifies.
 #include <algorithm>
 #include <cstring>
-#include <set>
 
 #include "common/status_macros.h"
 #include "models/cpu/kernel_util.h"
@@ -36,40 +35,9 @@ class SliceKernel : public Kernel {
       }
     }
     const int rank = x->rank();
-    if (axes.empty()) {
-      for (size_t i = 0; i < starts.size(); ++i) axes.push_back(static_cast<int64_t>(i));
-    }
-    if (steps.empty()) steps.assign(starts.size(), 1);
-    if (starts.size() != ends.size() || axes.size() != starts.size() ||
-        steps.size() != starts.size()) {
-      return absl::InvalidArgumentError("Slice starts, ends, axes and steps differ in length");
-    }
-    std::vector<int64_t> begin(rank, 0), step(rank, 1);
-    Shape out = x->shape();
-    std::set<int> seen;
-    for (size_t i = 0; i < starts.size(); ++i) {
-      ASSIGN_OR_RETURN(int axis, NormalizeAxis(axes[i], rank));
-      if (!seen.insert(axis).second) {
-        return absl::InvalidArgumentError(absl::StrCat("Slice axis ", axes[i], " is repeated"));
-      }
-      const int64_t dim = x->dim(axis);
-      const int64_t st = steps[i];
-      if (st == 0) return absl::InvalidArgumentError("Slice step must not be 0");
-      int64_t b = starts[i], e = ends[i];
-      if (b < 0) b += dim;
-      if (e < 0) e += dim;
-      if (st > 0) {
-        b = std::clamp<int64_t>(b, 0, dim);
-        e = std::clamp<int64_t>(e, 0, dim);
-        out[axis] = e > b ? (e - b + st - 1) / st : 0;
-      } else {
-        b = std::clamp<int64_t>(b, 0, dim - 1);
-        e = std::clamp<int64_t>(e, -1, dim - 1);
-        out[axis] = b > e ? (b - e + (-st) - 1) / (-st) : 0;
-      }
-      begin[axis] = b;
-      step[axis] = st;
-    }
+    std::vector<int64_t> begin, step;
+    Shape out;
+    RETURN_IF_ERROR(SliceBounds(x->shape(), starts, ends, axes, steps, &begin, &step, &out));
     ASSIGN_OR_RETURN(Tensor * y, ctx.Allocate(0, x->dtype(), out));
     if (y->num_elements() == 0) return absl::OkStatus();
     std::vector<int64_t> strides(rank, 1);

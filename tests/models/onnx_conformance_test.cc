@@ -5,7 +5,13 @@
 // unsupported op or opset, or string / bfloat16 / non-tensor values, are skipped with the
 // reason. The attempted set is derived from the kernel registry, never from a list of names.
 //
-//   onnx_conformance_test [SUITE_DIR...]   (default: node, pytorch-converted, pytorch-operator)
+// With --device=cuda[:N] (builds with CUDA) every attempted test also runs on that device and
+// its outputs must match the CPU's (rtol 1e-3, atol 1e-5) as well as the expected ones; a test
+// the device cannot load (an op or attribute without a CUDA kernel) is listed as skipped with the
+// reason. Without a usable device it prints why and exits 77 (ctest's SKIP_RETURN_CODE).
+//
+//   onnx_conformance_test [--device=cuda] [--precision=fp32|tf32] [SUITE_DIR...]
+//   (default suites: node, pytorch-converted, pytorch-operator)
 #include <onnx/onnx_pb.h>
 
 #include <cmath>
@@ -13,6 +19,8 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <memory>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <string>
@@ -32,6 +40,7 @@ namespace {
 constexpr char kDataRoot[] = "/usr/share/libonnx-testdata/data";
 constexpr double kRtol = 1e-3;
 constexpr double kAtol = 1e-7;
+constexpr double kDeviceAtol = 1e-5;  // device vs CPU: sums in another order
 
 bool IsUnsupportedElemType(int t) {
   return t == onnx::TensorProto::STRING || t == onnx::TensorProto::BFLOAT16;
@@ -101,10 +110,46 @@ std::string Compare(const Tensor& got, const Tensor& want) {
   return "";
 }
 
-// Runs one test directory; "" on success, else the failure.
-std::string RunTest(const fs::path& dir, const onnx::ModelProto& proto) {
+// Device outputs against the CPU's, element by element.
+std::string CompareToCpu(const Tensor& got, const Tensor& cpu) {
+  if (got.dtype() != cpu.dtype() || got.shape() != cpu.shape()) {
+    return absl::StrCat("device output ", inferd::models::DTypeName(got.dtype()),
+                        inferd::models::ShapeToString(got.shape()), " != cpu ",
+                        inferd::models::DTypeName(cpu.dtype()),
+                        inferd::models::ShapeToString(cpu.shape()));
+  }
+  for (int64_t i = 0; i < got.num_elements(); ++i) {
+    const double g = got.ElementAsDouble(i), w = cpu.ElementAsDouble(i);
+    if (std::isnan(w) && std::isnan(g)) continue;
+    if (std::isinf(w) && g == w) continue;
+    if (!(std::abs(g - w) <= kDeviceAtol + kRtol * std::abs(w))) {
+      return absl::StrCat("device element ", i, ": ", g, " != cpu ", w);
+    }
+  }
+  return "";
+}
+
+// Runs one test directory; "" on success, else the failure. With a device placement, the test
+// also runs there and is compared with the CPU; `device_skip` receives why the device could not
+// load it, if so.
+std::string RunTest(const fs::path& dir, const onnx::ModelProto& proto,
+                    const inferd::models::ExecutorOptions* device, std::string* device_skip) {
   auto model = inferd::models::Model::Load(dir / "model.onnx");
   if (!model.ok()) return absl::StrCat("load: ", model.status().message());
+  std::unique_ptr<inferd::models::Model> on_device;
+  if (device != nullptr) {
+    inferd::models::LoadOptions options;
+    options.executor = *device;
+    auto loaded = inferd::models::Model::Load(dir / "model.onnx", options);
+    if (!loaded.ok()) {
+      if (loaded.status().code() != absl::StatusCode::kUnimplemented) {
+        return absl::StrCat("device load: ", loaded.status().message());
+      }
+      *device_skip = std::string(loaded.status().message());
+    } else {
+      on_device = *std::move(loaded);
+    }
+  }
   int data_sets = 0;
   for (const auto& entry : fs::directory_iterator(dir)) {
     if (!entry.is_directory() || entry.path().filename().string().rfind("test_data_set_", 0) != 0) {
@@ -139,6 +184,16 @@ std::string RunTest(const fs::path& dir, const onnx::ModelProto& proto) {
     }
     auto outputs = (*model)->Run(inputs);
     if (!outputs.ok()) return absl::StrCat("run: ", outputs.status().message());
+    if (on_device) {
+      auto device_outputs = on_device->Run(inputs);
+      if (!device_outputs.ok()) {
+        return absl::StrCat("device run: ", device_outputs.status().message());
+      }
+      for (size_t i = 0; i < outputs->size(); ++i) {
+        const std::string diff = CompareToCpu((*device_outputs)[i], (*outputs)[i]);
+        if (!diff.empty()) return absl::StrCat(entry.path().filename().string(), " ", diff);
+      }
+    }
     for (size_t i = 0; i < outputs->size(); ++i) {
       const fs::path f = entry.path() / absl::StrCat("output_", i, ".pb");
       auto want = inferd::models::ReadTensorFile(f);
@@ -158,7 +213,42 @@ std::string RunTest(const fs::path& dir, const onnx::ModelProto& proto) {
 
 int main(int argc, char** argv) {
   std::vector<fs::path> suites;
-  for (int i = 1; i < argc; ++i) suites.emplace_back(argv[i]);
+  std::optional<inferd::models::ExecutorOptions> device;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg.rfind("--device=", 0) == 0) {
+      auto placement = inferd::models::ParsePlacement(arg.substr(9));
+      if (!placement.ok()) {
+        std::printf("%s\n", std::string(placement.status().message()).c_str());
+        return 2;
+      }
+      if (!device) device.emplace();
+      device->placement = *placement;
+    } else if (arg.rfind("--precision=", 0) == 0) {
+      auto precision = inferd::models::ParsePrecision(arg.substr(12));
+      if (!precision.ok()) {
+        std::printf("%s\n", std::string(precision.status().message()).c_str());
+        return 2;
+      }
+      if (!device) device.emplace();
+      device->precision = *precision;
+    } else {
+      suites.emplace_back(arg);
+    }
+  }
+  if (device && device->placement.is_cpu()) device.reset();
+  if (device) {
+    // Is the device there at all? Load a one-node model on it.
+    const fs::path probe = fs::path(kDataRoot) / "node" / "test_relu" / "model.onnx";
+    inferd::models::LoadOptions options;
+    options.executor = *device;
+    auto loaded = inferd::models::Model::Load(probe, options);
+    if (!loaded.ok() && loaded.status().code() == absl::StatusCode::kFailedPrecondition) {
+      std::printf("SKIP every test: %s\n", std::string(loaded.status().message()).c_str());
+      return 77;
+    }
+  }
+  int device_skipped = 0;
   if (suites.empty()) {
     for (const char* s : {"node", "pytorch-converted", "pytorch-operator"}) {
       suites.push_back(fs::path(kDataRoot) / s);
@@ -194,8 +284,13 @@ int main(int argc, char** argv) {
         ++skip_reasons[reason.rfind("op ", 0) == 0 ? "unsupported op" : reason];
         continue;
       }
-      const std::string error = RunTest(dir, proto);
-      if (error.empty()) {
+      std::string device_skip;
+      const std::string error = RunTest(dir, proto, device ? &*device : nullptr, &device_skip);
+      if (error.empty() && !device_skip.empty()) {
+        std::printf("PASS %s (cpu only; device: %s)\n", name.c_str(), device_skip.c_str());
+        ++passed;
+        ++device_skipped;
+      } else if (error.empty()) {
         std::printf("PASS %s\n", name.c_str());
         ++passed;
       } else {
@@ -207,5 +302,10 @@ int main(int argc, char** argv) {
   std::printf("\nskip reasons:");
   for (const auto& [reason, n] : skip_reasons) std::printf(" %s %d;", reason.c_str(), n);
   std::printf("\n%d passed, %d failed, %d skipped\n", passed, failed, skipped);
+  if (device) {
+    std::printf("on %s: %d of the passed tests also ran there and matched the cpu; %d could not "
+                "be loaded there (listed above)\n",
+                device->placement.ToString().c_str(), passed - device_skipped, device_skipped);
+  }
   return failed == 0 ? 0 : 1;
 }

@@ -1,0 +1,49 @@
+// Device-side helpers shared by the .cu files: float <-> storage type conversions and a
+// grid-stride launch shape. Included by .cu files only.
+#ifndef INFERD_MODELS_CUDA_DEVICE_MATH_CUH_
+#define INFERD_MODELS_CUDA_DEVICE_MATH_CUH_
+
+#include <cuda_fp16.h>
+
+#include <cstdint>
+
+namespace inferd::models::cuda {
+
+template <typename T>
+__device__ __forceinline__ float ToFloat(T v) {
+  return static_cast<float>(v);
+}
+template <>
+__device__ __forceinline__ float ToFloat<__half>(__half v) {
+  return __half2float(v);
+}
+template <typename T>
+__device__ __forceinline__ T FromFloat(float v) {
+  return static_cast<T>(v);
+}
+template <>
+__device__ __forceinline__ __half FromFloat<__half>(float v) {
+  return __float2half(v);
+}
+
+constexpr int kThreads = 256;
+
+// Blocks for a grid-stride loop over n elements (capped; the loop covers the rest).
+inline unsigned int Blocks(int64_t n) {
+  const int64_t b = (n + kThreads - 1) / kThreads;
+  return static_cast<unsigned int>(b < 1 ? 1 : (b > 65535 * 8 ? 65535 * 8 : b));
+}
+
+#define INFERD_GRID_STRIDE(i, n)                                                         \
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < (n); \
+       i += static_cast<int64_t>(blockDim.x) * gridDim.x)
+
+// Up to 8 dimensions, passed to kernels by value.
+struct Dims8 {
+  int rank = 0;
+  int64_t d[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+};
+
+}  // namespace inferd::models::cuda
+
+#endif  // INFERD_MODELS_CUDA_DEVICE_MATH_CUH_

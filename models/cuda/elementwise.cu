@@ -1,0 +1,412 @@
+#include <cuda_fp16.h>
+
+#include <cmath>
+
+#include "absl/strings/str_cat.h"
+#include "models/cuda/cuda_status.h"
+#include "models/cuda/device_math.cuh"
+#include "models/cuda/elementwise.h"
+
+namespace inferd::models::cuda {
+namespace {
+
+template <typename T>
+__global__ void UnaryKernel(const T* x, T* y, int64_t n, UnaryOp op, float alpha, float beta) {
+  INFERD_GRID_STRIDE(i, n) {
+    const float v = ToFloat(x[i]);
+    float r = v;
+    switch (op) {
+      case UnaryOp::kRelu:
+        r = v > 0.0f ? v : 0.0f;
+        break;
+      case UnaryOp::kLeakyRelu:
+        r = v >= 0.0f ? v : alpha * v;
+        break;
+      case UnaryOp::kClip:
+        r = fminf(fmaxf(v, alpha), beta);
+        break;
+      case UnaryOp::kSigmoid:
+        r = 1.0f / (1.0f + __expf(-v));
+        break;
+      case UnaryOp::kTanh:
+        r = tanhf(v);
+        break;
+      case UnaryOp::kHardSigmoid:
+        r = fminf(fmaxf(alpha * v + beta, 0.0f), 1.0f);
+        break;
+      case UnaryOp::kHardSwish:
+        r = v * fminf(fmaxf(v / 6.0f + 0.5f, 0.0f), 1.0f);
+        break;
+    }
+    y[i] = FromFloat<T>(r);
+  }
+}
+
+// Strides of an operand broadcast to the output's rank (0 where it is broadcast).
+struct Broadcast {
+  int rank;
+  int64_t out[8];
+  int64_t a[8];
+  int64_t b[8];
+};
+
+template <typename T>
+__device__ __forceinline__ T Apply(BinaryOp op, T a, T b) {
+  switch (op) {
+    case BinaryOp::kAdd:
+      return a + b;
+    case BinaryOp::kSub:
+      return a - b;
+    case BinaryOp::kMul:
+      return a * b;
+    case BinaryOp::kDiv:
+      return b == T(0) ? T(0) : a / b;
+  }
+  return a;
+}
+
+template <typename T>
+__global__ void BinaryIntKernel(const T* a, const T* b, T* y, int64_t n, Broadcast s, BinaryOp op) {
+  INFERD_GRID_STRIDE(i, n) {
+    int64_t rest = i, ia = 0, ib = 0;
+    for (int d = s.rank - 1; d >= 0; --d) {
+      const int64_t c = rest % s.out[d];
+      rest /= s.out[d];
+      ia += c * s.a[d];
+      ib += c * s.b[d];
+    }
+    y[i] = Apply(op, a[ia], b[ib]);
+  }
+}
+
+template <typename T>
+__global__ void BinaryFloatKernel(const T* a, const T* b, T* y, int64_t n, Broadcast s, BinaryOp op,
+                                  float lo, float hi) {
+  INFERD_GRID_STRIDE(i, n) {
+    int64_t rest = i, ia = 0, ib = 0;
+    for (int d = s.rank - 1; d >= 0; --d) {
+      const int64_t c = rest % s.out[d];
+      rest /= s.out[d];
+      ia += c * s.a[d];
+      ib += c * s.b[d];
+    }
+    const float x = ToFloat(a[ia]), z = ToFloat(b[ib]);
+    float r;
+    switch (op) {
+      case BinaryOp::kAdd:
+        r = x + z;
+        break;
+      case BinaryOp::kSub:
+        r = x - z;
+        break;
+      case BinaryOp::kMul:
+        r = x * z;
+        break;
+      default:
+        r = x / z;
+        break;
+    }
+    y[i] = FromFloat<T>(fminf(fmaxf(r, lo), hi));
+  }
+}
+
+// Same-shape operands: no index arithmetic.
+template <typename T>
+__global__ void BinaryFloatFlatKernel(const T* a, const T* b, T* y, int64_t n, BinaryOp op,
+                                      float lo, float hi) {
+  INFERD_GRID_STRIDE(i, n) {
+    const float x = ToFloat(a[i]), z = ToFloat(b[i]);
+    float r = op == BinaryOp::kAdd   ? x + z
+              : op == BinaryOp::kSub ? x - z
+              : op == BinaryOp::kMul ? x * z
+                                     : x / z;
+    y[i] = FromFloat<T>(fminf(fmaxf(r, lo), hi));
+  }
+}
+
+template <typename From, typename To>
+__global__ void CastKernel(const From* x, To* y, int64_t n) {
+  INFERD_GRID_STRIDE(i, n) { y[i] = static_cast<To>(x[i]); }
+}
+template <typename To>
+__global__ void CastFromHalfKernel(const __half* x, To* y, int64_t n) {
+  INFERD_GRID_STRIDE(i, n) { y[i] = static_cast<To>(__half2float(x[i])); }
+}
+template <typename From>
+__global__ void CastToHalfKernel(const From* x, __half* y, int64_t n) {
+  INFERD_GRID_STRIDE(i, n) { y[i] = __float2half(static_cast<float>(x[i])); }
+}
+template <typename From>
+__global__ void CastToBoolKernel(const From* x, bool* y, int64_t n) {
+  INFERD_GRID_STRIDE(i, n) { y[i] = x[i] != From(0); }
+}
+__global__ void HalfToBoolKernel(const __half* x, bool* y, int64_t n) {
+  INFERD_GRID_STRIDE(i, n) { y[i] = __half2float(x[i]) != 0.0f; }
+}
+
+template <typename T>
+__global__ void EpilogueKernel(T* y, const T* bias, const T* residual, int64_t n, int64_t channels,
+                               int64_t spatial, float lo, float hi) {
+  INFERD_GRID_STRIDE(i, n) {
+    float v = ToFloat(y[i]);
+    if (bias) v += ToFloat(bias[(i / spatial) % channels]);
+    if (residual) v += ToFloat(residual[i]);
+    y[i] = FromFloat<T>(fminf(fmaxf(v, lo), hi));
+  }
+}
+
+template <typename T>
+__global__ void AffineKernel(const T* x, T* y, const float* scale, const float* shift, int64_t n,
+                             int64_t channels, int64_t spatial) {
+  INFERD_GRID_STRIDE(i, n) {
+    const int64_t c = (i / spatial) % channels;
+    y[i] = FromFloat<T>(ToFloat(x[i]) * scale[c] + shift[c]);
+  }
+}
+
+template <typename T>
+__global__ void FillKernel(T* y, Dims8 values) {
+  const int i = threadIdx.x;
+  if (i < values.rank) y[i] = static_cast<T>(values.d[i]);
+}
+
+absl::Status Unsupported(const char* what, DType dtype) {
+  return absl::UnimplementedError(absl::StrCat(what, " on cuda does not support ", DTypeName(dtype)));
+}
+
+template <typename From>
+absl::Status CastFrom(DType to, const From* x, void* y, int64_t n, cudaStream_t s) {
+  const unsigned int blocks = Blocks(n);
+  switch (to) {
+    case DType::kFloat32:
+      CastKernel<<<blocks, kThreads, 0, s>>>(x, static_cast<float*>(y), n);
+      break;
+    case DType::kFloat64:
+      CastKernel<<<blocks, kThreads, 0, s>>>(x, static_cast<double*>(y), n);
+      break;
+    case DType::kFloat16:
+      CastToHalfKernel<<<blocks, kThreads, 0, s>>>(x, static_cast<__half*>(y), n);
+      break;
+    case DType::kInt8:
+      CastKernel<<<blocks, kThreads, 0, s>>>(x, static_cast<int8_t*>(y), n);
+      break;
+    case DType::kUInt8:
+      CastKernel<<<blocks, kThreads, 0, s>>>(x, static_cast<uint8_t*>(y), n);
+      break;
+    case DType::kInt32:
+      CastKernel<<<blocks, kThreads, 0, s>>>(x, static_cast<int32_t*>(y), n);
+      break;
+    case DType::kInt64:
+      CastKernel<<<blocks, kThreads, 0, s>>>(x, static_cast<int64_t*>(y), n);
+      break;
+    case DType::kBool:
+      CastToBoolKernel<<<blocks, kThreads, 0, s>>>(x, static_cast<bool*>(y), n);
+      break;
+    default:
+      return Unsupported("Cast", to);
+  }
+  CUDA_RETURN_IF_LAUNCH_FAILED();
+  return absl::OkStatus();
+}
+
+absl::Status CastFromHalf(DType to, const __half* x, void* y, int64_t n, cudaStream_t s) {
+  const unsigned int blocks = Blocks(n);
+  switch (to) {
+    case DType::kFloat32:
+      CastFromHalfKernel<<<blocks, kThreads, 0, s>>>(x, static_cast<float*>(y), n);
+      break;
+    case DType::kFloat64:
+      CastFromHalfKernel<<<blocks, kThreads, 0, s>>>(x, static_cast<double*>(y), n);
+      break;
+    case DType::kFloat16:
+      return cudaMemcpyAsync(y, x, n * sizeof(__half), cudaMemcpyDeviceToDevice, s) == cudaSuccess
+                 ? absl::OkStatus()
+                 : absl::InternalError("cudaMemcpyAsync failed in Cast");
+    case DType::kInt32:
+      CastFromHalfKernel<<<blocks, kThreads, 0, s>>>(x, static_cast<int32_t*>(y), n);
+      break;
+    case DType::kInt64:
+      CastFromHalfKernel<<<blocks, kThreads, 0, s>>>(x, static_cast<int64_t*>(y), n);
+      break;
+    case DType::kInt8:
+      CastFromHalfKernel<<<blocks, kThreads, 0, s>>>(x, static_cast<int8_t*>(y), n);
+      break;
+    case DType::kUInt8:
+      CastFromHalfKernel<<<blocks, kThreads, 0, s>>>(x, static_cast<uint8_t*>(y), n);
+      break;
+    case DType::kBool:
+      HalfToBoolKernel<<<blocks, kThreads, 0, s>>>(x, static_cast<bool*>(y), n);
+      break;
+    default:
+      return Unsupported("Cast", to);
+  }
+  CUDA_RETURN_IF_LAUNCH_FAILED();
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status LaunchUnary(UnaryOp op, DType dtype, const void* x, void* y, int64_t n, float alpha,
+                         float beta, cudaStream_t stream) {
+  if (n == 0) return absl::OkStatus();
+  if (dtype == DType::kFloat32) {
+    UnaryKernel<<<Blocks(n), kThreads, 0, stream>>>(static_cast<const float*>(x),
+                                                    static_cast<float*>(y), n, op, alpha, beta);
+  } else if (dtype == DType::kFloat16) {
+    UnaryKernel<<<Blocks(n), kThreads, 0, stream>>>(static_cast<const __half*>(x),
+                                                    static_cast<__half*>(y), n, op, alpha, beta);
+  } else {
+    return Unsupported("activation", dtype);
+  }
+  CUDA_RETURN_IF_LAUNCH_FAILED();
+  return absl::OkStatus();
+}
+
+absl::Status LaunchBinary(BinaryOp op, DType dtype, const void* a, const std::vector<int64_t>& a_shape,
+                          const void* b, const std::vector<int64_t>& b_shape, void* y,
+                          const std::vector<int64_t>& out, float lo, float hi,
+                          cudaStream_t stream) {
+  int64_t n = 1;
+  for (int64_t d : out) n *= d;
+  if (n == 0) return absl::OkStatus();
+  if (out.size() > 8) return absl::UnimplementedError("broadcasting over more than 8 dimensions");
+  Broadcast s{};
+  s.rank = static_cast<int>(out.size());
+  auto strides = [&](const std::vector<int64_t>& shape, int64_t* dst) {
+    int64_t stride = 1;
+    for (int d = s.rank - 1; d >= 0; --d) {
+      const int k = d - (s.rank - static_cast<int>(shape.size()));
+      const int64_t extent = k >= 0 ? shape[k] : 1;
+      dst[d] = extent == 1 ? 0 : stride;
+      stride *= extent;
+    }
+  };
+  for (int d = 0; d < s.rank; ++d) s.out[d] = out[d];
+  strides(a_shape, s.a);
+  strides(b_shape, s.b);
+  const bool flat = a_shape == out && b_shape == out;
+  const unsigned int blocks = Blocks(n);
+  switch (dtype) {
+    case DType::kFloat32:
+      if (flat) {
+        BinaryFloatFlatKernel<<<blocks, kThreads, 0, stream>>>(
+            static_cast<const float*>(a), static_cast<const float*>(b), static_cast<float*>(y), n,
+            op, lo, hi);
+      } else {
+        BinaryFloatKernel<<<blocks, kThreads, 0, stream>>>(static_cast<const float*>(a),
+                                                           static_cast<const float*>(b),
+                                                           static_cast<float*>(y), n, s, op, lo, hi);
+      }
+      break;
+    case DType::kFloat16:
+      if (flat) {
+        BinaryFloatFlatKernel<<<blocks, kThreads, 0, stream>>>(
+            static_cast<const __half*>(a), static_cast<const __half*>(b), static_cast<__half*>(y),
+            n, op, lo, hi);
+      } else {
+        BinaryFloatKernel<<<blocks, kThreads, 0, stream>>>(
+            static_cast<const __half*>(a), static_cast<const __half*>(b), static_cast<__half*>(y),
+            n, s, op, lo, hi);
+      }
+      break;
+    case DType::kInt32:
+      BinaryIntKernel<<<blocks, kThreads, 0, stream>>>(static_cast<const int32_t*>(a),
+                                                       static_cast<const int32_t*>(b),
+                                                       static_cast<int32_t*>(y), n, s, op);
+      break;
+    case DType::kInt64:
+      BinaryIntKernel<<<blocks, kThreads, 0, stream>>>(static_cast<const int64_t*>(a),
+                                                       static_cast<const int64_t*>(b),
+                                                       static_cast<int64_t*>(y), n, s, op);
+      break;
+    default:
+      return Unsupported("arithmetic", dtype);
+  }
+  CUDA_RETURN_IF_LAUNCH_FAILED();
+  return absl::OkStatus();
+}
+
+absl::Status LaunchCast(DType from, DType to, const void* x, void* y, int64_t n,
+                        cudaStream_t stream) {
+  if (n == 0) return absl::OkStatus();
+  switch (from) {
+    case DType::kFloat32:
+      return CastFrom(to, static_cast<const float*>(x), y, n, stream);
+    case DType::kFloat64:
+      return CastFrom(to, static_cast<const double*>(x), y, n, stream);
+    case DType::kFloat16:
+      return CastFromHalf(to, static_cast<const __half*>(x), y, n, stream);
+    case DType::kInt8:
+      return CastFrom(to, static_cast<const int8_t*>(x), y, n, stream);
+    case DType::kUInt8:
+      return CastFrom(to, static_cast<const uint8_t*>(x), y, n, stream);
+    case DType::kInt32:
+      return CastFrom(to, static_cast<const int32_t*>(x), y, n, stream);
+    case DType::kInt64:
+      return CastFrom(to, static_cast<const int64_t*>(x), y, n, stream);
+    case DType::kBool:
+      return CastFrom(to, static_cast<const bool*>(x), y, n, stream);
+    default:
+      return Unsupported("Cast", from);
+  }
+}
+
+absl::Status LaunchConvEpilogue(DType dtype, void* y, const void* bias, const void* residual,
+                                int64_t batch, int64_t channels, int64_t spatial, float lo,
+                                float hi, cudaStream_t stream) {
+  const int64_t n = batch * channels * spatial;
+  if (n == 0) return absl::OkStatus();
+  if (dtype == DType::kFloat32) {
+    EpilogueKernel<<<Blocks(n), kThreads, 0, stream>>>(
+        static_cast<float*>(y), static_cast<const float*>(bias),
+        static_cast<const float*>(residual), n, channels, spatial, lo, hi);
+  } else if (dtype == DType::kFloat16) {
+    EpilogueKernel<<<Blocks(n), kThreads, 0, stream>>>(
+        static_cast<__half*>(y), static_cast<const __half*>(bias),
+        static_cast<const __half*>(residual), n, channels, spatial, lo, hi);
+  } else {
+    return Unsupported("Conv", dtype);
+  }
+  CUDA_RETURN_IF_LAUNCH_FAILED();
+  return absl::OkStatus();
+}
+
+absl::Status LaunchChannelAffine(DType dtype, const void* x, void* y, const float* scale,
+                                 const float* shift, int64_t batch, int64_t channels,
+                                 int64_t spatial, cudaStream_t stream) {
+  const int64_t n = batch * channels * spatial;
+  if (n == 0) return absl::OkStatus();
+  if (dtype == DType::kFloat32) {
+    AffineKernel<<<Blocks(n), kThreads, 0, stream>>>(static_cast<const float*>(x),
+                                                     static_cast<float*>(y), scale, shift, n,
+                                                     channels, spatial);
+  } else if (dtype == DType::kFloat16) {
+    AffineKernel<<<Blocks(n), kThreads, 0, stream>>>(static_cast<const __half*>(x),
+                                                     static_cast<__half*>(y), scale, shift, n,
+                                                     channels, spatial);
+  } else {
+    return Unsupported("BatchNormalization", dtype);
+  }
+  CUDA_RETURN_IF_LAUNCH_FAILED();
+  return absl::OkStatus();
+}
+
+absl::Status LaunchFillInts(const std::vector<int64_t>& values, DType dtype, void* y,
+                            cudaStream_t stream) {
+  if (values.size() > 8) return absl::UnimplementedError("more than 8 values to fill");
+  if (values.empty()) return absl::OkStatus();
+  Dims8 v;
+  v.rank = static_cast<int>(values.size());
+  for (int i = 0; i < v.rank; ++i) v.d[i] = values[i];
+  if (dtype == DType::kInt64) {
+    FillKernel<<<1, 8, 0, stream>>>(static_cast<int64_t*>(y), v);
+  } else if (dtype == DType::kInt32) {
+    FillKernel<<<1, 8, 0, stream>>>(static_cast<int32_t*>(y), v);
+  } else {
+    return Unsupported("fill", dtype);
+  }
+  CUDA_RETURN_IF_LAUNCH_FAILED();
+  return absl::OkStatus();
+}
+
+}  // namespace inferd::models::cuda
