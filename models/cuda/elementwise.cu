@@ -124,24 +124,35 @@ __global__ void BinaryFloatFlatKernel(const T* a, const T* b, T* y, int64_t n, B
   }
 }
 
+// Element conversion; float16 goes through float32, bool is "not zero".
+template <typename To, typename From>
+struct Convert {
+  __device__ static To Do(From v) { return static_cast<To>(v); }
+};
+template <typename To>
+struct Convert<To, __half> {
+  __device__ static To Do(__half v) { return static_cast<To>(__half2float(v)); }
+};
+template <typename From>
+struct Convert<__half, From> {
+  __device__ static __half Do(From v) { return __float2half(static_cast<float>(v)); }
+};
+template <>
+struct Convert<__half, __half> {
+  __device__ static __half Do(__half v) { return v; }
+};
+template <typename From>
+struct Convert<bool, From> {
+  __device__ static bool Do(From v) { return v != From(0); }
+};
+template <>
+struct Convert<bool, __half> {
+  __device__ static bool Do(__half v) { return __half2float(v) != 0.0f; }
+};
+
 template <typename From, typename To>
 __global__ void CastKernel(const From* x, To* y, int64_t n) {
-  INFERD_GRID_STRIDE(i, n) { y[i] = static_cast<To>(x[i]); }
-}
-template <typename To>
-__global__ void CastFromHalfKernel(const __half* x, To* y, int64_t n) {
-  INFERD_GRID_STRIDE(i, n) { y[i] = static_cast<To>(__half2float(x[i])); }
-}
-template <typename From>
-__global__ void CastToHalfKernel(const From* x, __half* y, int64_t n) {
-  INFERD_GRID_STRIDE(i, n) { y[i] = __float2half(static_cast<float>(x[i])); }
-}
-template <typename From>
-__global__ void CastToBoolKernel(const From* x, bool* y, int64_t n) {
-  INFERD_GRID_STRIDE(i, n) { y[i] = x[i] != From(0); }
-}
-__global__ void HalfToBoolKernel(const __half* x, bool* y, int64_t n) {
-  INFERD_GRID_STRIDE(i, n) { y[i] = __half2float(x[i]) != 0.0f; }
+  INFERD_GRID_STRIDE(i, n) { y[i] = Convert<To, From>::Do(x[i]); }
 }
 
 template <typename T>
@@ -185,7 +196,7 @@ absl::Status CastFrom(DType to, const From* x, void* y, int64_t n, cudaStream_t 
       CastKernel<<<blocks, kThreads, 0, s>>>(x, static_cast<double*>(y), n);
       break;
     case DType::kFloat16:
-      CastToHalfKernel<<<blocks, kThreads, 0, s>>>(x, static_cast<__half*>(y), n);
+      CastKernel<<<blocks, kThreads, 0, s>>>(x, static_cast<__half*>(y), n);
       break;
     case DType::kInt8:
       CastKernel<<<blocks, kThreads, 0, s>>>(x, static_cast<int8_t*>(y), n);
@@ -200,42 +211,7 @@ absl::Status CastFrom(DType to, const From* x, void* y, int64_t n, cudaStream_t 
       CastKernel<<<blocks, kThreads, 0, s>>>(x, static_cast<int64_t*>(y), n);
       break;
     case DType::kBool:
-      CastToBoolKernel<<<blocks, kThreads, 0, s>>>(x, static_cast<bool*>(y), n);
-      break;
-    default:
-      return Unsupported("Cast", to);
-  }
-  CUDA_RETURN_IF_LAUNCH_FAILED();
-  return absl::OkStatus();
-}
-
-absl::Status CastFromHalf(DType to, const __half* x, void* y, int64_t n, cudaStream_t s) {
-  const unsigned int blocks = Blocks(n);
-  switch (to) {
-    case DType::kFloat32:
-      CastFromHalfKernel<<<blocks, kThreads, 0, s>>>(x, static_cast<float*>(y), n);
-      break;
-    case DType::kFloat64:
-      CastFromHalfKernel<<<blocks, kThreads, 0, s>>>(x, static_cast<double*>(y), n);
-      break;
-    case DType::kFloat16:
-      return cudaMemcpyAsync(y, x, n * sizeof(__half), cudaMemcpyDeviceToDevice, s) == cudaSuccess
-                 ? absl::OkStatus()
-                 : absl::InternalError("cudaMemcpyAsync failed in Cast");
-    case DType::kInt32:
-      CastFromHalfKernel<<<blocks, kThreads, 0, s>>>(x, static_cast<int32_t*>(y), n);
-      break;
-    case DType::kInt64:
-      CastFromHalfKernel<<<blocks, kThreads, 0, s>>>(x, static_cast<int64_t*>(y), n);
-      break;
-    case DType::kInt8:
-      CastFromHalfKernel<<<blocks, kThreads, 0, s>>>(x, static_cast<int8_t*>(y), n);
-      break;
-    case DType::kUInt8:
-      CastFromHalfKernel<<<blocks, kThreads, 0, s>>>(x, static_cast<uint8_t*>(y), n);
-      break;
-    case DType::kBool:
-      HalfToBoolKernel<<<blocks, kThreads, 0, s>>>(x, static_cast<bool*>(y), n);
+      CastKernel<<<blocks, kThreads, 0, s>>>(x, static_cast<bool*>(y), n);
       break;
     default:
       return Unsupported("Cast", to);
@@ -335,7 +311,7 @@ absl::Status LaunchCast(DType from, DType to, const void* x, void* y, int64_t n,
     case DType::kFloat64:
       return CastFrom(to, static_cast<const double*>(x), y, n, stream);
     case DType::kFloat16:
-      return CastFromHalf(to, static_cast<const __half*>(x), y, n, stream);
+      return CastFrom(to, static_cast<const __half*>(x), y, n, stream);
     case DType::kInt8:
       return CastFrom(to, static_cast<const int8_t*>(x), y, n, stream);
     case DType::kUInt8:
