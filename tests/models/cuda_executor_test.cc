@@ -2,7 +2,10 @@
 // machine with a CUDA build), and, where there is one, parity with the CPU in FP32 and FP16,
 // CUDA-graph replays equal to eager runs, and concurrent runs on several lanes. GPU cases skip
 // without a device.
+#include <atomic>
 #include <cmath>
+#include <cstring>
+#include <ostream>
 #include <thread>
 
 #include "gmock/gmock.h"
@@ -12,6 +15,10 @@
 #include "models/onnx_import.h"
 
 namespace inferd::models {
+
+// For gtest's test names and messages.
+void PrintTo(Precision p, std::ostream* os) { *os << PrecisionName(p); }
+
 namespace {
 
 using ::testing::HasSubstr;
