@@ -37,6 +37,30 @@ std::vector<Tensor> RunOne(const ModelBuilder& b, const std::vector<Tensor>& inp
   return out.ok() ? *out : std::vector<Tensor>{};
 }
 
+// The model run on "cuda": its outputs, or why it could not run there (no CUDA in this build,
+// no device) in `skip`.
+std::vector<Tensor> RunOnCuda(const ModelBuilder& b, const std::vector<Tensor>& inputs,
+                              std::string* skip) {
+  if (BuiltInExecutors().Find("cuda") == nullptr) {
+    *skip = "this build has no CUDA executor";
+    return {};
+  }
+  auto g = ImportOnnxBytes(b.Serialize(), "");
+  EXPECT_TRUE(g.ok()) << g.status();
+  LoadOptions o;
+  o.executor.placement.kind = "cuda";
+  auto m = Model::FromGraph(*std::move(g), o);
+  if (!m.ok() && m.status().code() == absl::StatusCode::kFailedPrecondition) {
+    *skip = std::string(m.status().message());
+    return {};
+  }
+  EXPECT_TRUE(m.ok()) << m.status();
+  if (!m.ok()) return {};
+  auto out = (*m)->Run(inputs);
+  EXPECT_TRUE(out.ok()) << out.status();
+  return out.ok() ? *out : std::vector<Tensor>{};
+}
+
 void ExpectNear(const Tensor& got, const Tensor& want, float tol) {
   ASSERT_EQ(got.shape(), want.shape());
   for (int64_t i = 0; i < want.num_elements(); ++i) {
@@ -134,6 +158,28 @@ TEST_P(ConvParityTest, MatchesNaiveConvolution) {
       ExpectNear(out[0], want, 1e-4f);
     }
   }
+}
+
+// The same table on the GPU against the CPU (skipped without one).
+TEST_P(ConvParityTest, CudaMatchesCpu) {
+  const ConvCase& k = GetParam();
+  Tensor x = Random({k.n, k.c, k.h, k.w}, 3);
+  ModelBuilder mb;
+  mb.Input("x", DType::kFloat32, {-1, k.c, k.h, k.w}).Output("y", DType::kFloat32);
+  mb.Initializer("w", Random({k.m, k.c / k.group, k.kh, k.kw}, 4));
+  if (k.bias) mb.Initializer("b", Random({k.m}, 5));
+  auto& node = mb.Node(
+      "Conv", k.bias ? std::vector<std::string>{"x", "w", "b"} : std::vector<std::string>{"x", "w"},
+      {"y"});
+  SetAttr(node, "strides", std::vector<int64_t>{k.sh, k.sw});
+  SetAttr(node, "dilations", std::vector<int64_t>{k.dh, k.dw});
+  SetAttr(node, "pads", k.pads);
+  SetAttr(node, "group", k.group);
+  std::string skip;
+  auto gpu = RunOnCuda(mb, {x}, &skip);
+  if (!skip.empty()) GTEST_SKIP() << skip;
+  ASSERT_EQ(gpu.size(), 1u);
+  ExpectNear(gpu[0], RunOne(mb, {x}, 2)[0], 1e-4f);
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -234,6 +280,24 @@ TEST_P(PoolParityTest, MatchesNaivePooling) {
   auto out = RunOne(mb, {x}, 2);
   ASSERT_EQ(out.size(), 1u);
   ExpectNear(out[0], NaivePool(p, x, out[0].dim(2), out[0].dim(3)), 1e-5f);
+}
+
+TEST_P(PoolParityTest, CudaMatchesCpu) {
+  const PoolCase& p = GetParam();
+  Tensor x = Random({2, 3, p.h, p.w}, 8);
+  ModelBuilder mb;
+  mb.Input("x", DType::kFloat32, {2, 3, p.h, p.w}).Output("y", DType::kFloat32);
+  auto& node = mb.Node(p.max ? "MaxPool" : "AveragePool", {"x"}, {"y"});
+  SetAttr(node, "kernel_shape", std::vector<int64_t>{p.kh, p.kw});
+  SetAttr(node, "strides", std::vector<int64_t>{p.sh, p.sw});
+  SetAttr(node, "pads", p.pads);
+  SetAttr(node, "ceil_mode", int64_t{p.ceil});
+  if (!p.max) SetAttr(node, "count_include_pad", int64_t{p.include_pad});
+  std::string skip;
+  auto gpu = RunOnCuda(mb, {x}, &skip);
+  if (!skip.empty()) GTEST_SKIP() << skip;
+  ASSERT_EQ(gpu.size(), 1u);
+  ExpectNear(gpu[0], RunOne(mb, {x}, 2)[0], 1e-5f);
 }
 
 INSTANTIATE_TEST_SUITE_P(
