@@ -113,4 +113,29 @@ absl::Status SliceBounds(const Shape& in, const std::vector<int64_t>& starts,
   return absl::OkStatus();
 }
 
+absl::StatusOr<Tensor> ConstantValue(const AttributeMap& a) {
+  if (a.all().size() != 1) {
+    return absl::InvalidArgumentError("Constant needs exactly one value attribute");
+  }
+  if (a.Has("value")) return a.GetTensor("value");
+  if (a.Has("value_float")) {
+    ASSIGN_OR_RETURN(float v, a.GetFloat("value_float", 0));
+    return Tensor::FromVector<float>({}, {v});
+  }
+  if (a.Has("value_int")) {
+    ASSIGN_OR_RETURN(int64_t v, a.GetInt("value_int", 0));
+    return Tensor::FromVector<int64_t>({}, {v});
+  }
+  if (a.Has("value_floats")) {
+    ASSIGN_OR_RETURN(std::vector<float> v, a.GetFloats("value_floats", {}));
+    return Tensor::FromVector<float>({static_cast<int64_t>(v.size())}, v);
+  }
+  if (a.Has("value_ints")) {
+    ASSIGN_OR_RETURN(std::vector<int64_t> v, a.GetInts("value_ints", {}));
+    return Tensor::FromVector<int64_t>({static_cast<int64_t>(v.size())}, v);
+  }
+  return absl::UnimplementedError(
+      absl::StrCat("Constant attribute '", a.all().begin()->first, "' is not supported"));
+}
+
 }  // namespace inferd::models::cpu

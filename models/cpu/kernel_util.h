@@ -25,6 +25,10 @@ std::vector<int64_t> BroadcastStrides(const Shape& shape, const Shape& out_shape
 // Values of a 0-D or 1-D int32/int64 tensor.
 absl::StatusOr<std::vector<int64_t>> ReadInt64s(const Tensor& t, const char* what);
 
+// The value of a Constant node from whichever attribute it has (value, value_float, value_int,
+// value_floats, value_ints). Shared with the CUDA Constant.
+absl::StatusOr<Tensor> ConstantValue(const AttributeMap& attrs);
+
 // ONNX Slice's bounds for an input of shape `in`: per dim the first index, the step and the
 // output size, with out-of-range bounds clamped as ONNX specifies. `axes` empty: 0, 1, ...;
 // `steps` empty: all 1. Shared with the CUDA Slice.

@@ -210,34 +210,8 @@ absl::StatusOr<std::unique_ptr<Kernel>> CreateShape(const KernelInfo& info) {
 }
 
 absl::StatusOr<std::unique_ptr<Kernel>> CreateConstant(const KernelInfo& info) {
-  const AttributeMap& a = info.attrs();
-  if (a.all().size() != 1) {
-    return absl::InvalidArgumentError("Constant needs exactly one value attribute");
-  }
-  if (a.Has("value")) {
-    ASSIGN_OR_RETURN(Tensor t, a.GetTensor("value"));
-    return std::unique_ptr<Kernel>(new ConstantKernel(std::move(t)));
-  }
-  if (a.Has("value_float")) {
-    ASSIGN_OR_RETURN(float v, a.GetFloat("value_float", 0));
-    return std::unique_ptr<Kernel>(new ConstantKernel(Tensor::FromVector<float>({}, {v})));
-  }
-  if (a.Has("value_int")) {
-    ASSIGN_OR_RETURN(int64_t v, a.GetInt("value_int", 0));
-    return std::unique_ptr<Kernel>(new ConstantKernel(Tensor::FromVector<int64_t>({}, {v})));
-  }
-  if (a.Has("value_floats")) {
-    ASSIGN_OR_RETURN(std::vector<float> v, a.GetFloats("value_floats", {}));
-    const int64_t n = static_cast<int64_t>(v.size());
-    return std::unique_ptr<Kernel>(new ConstantKernel(Tensor::FromVector<float>({n}, v)));
-  }
-  if (a.Has("value_ints")) {
-    ASSIGN_OR_RETURN(std::vector<int64_t> v, a.GetInts("value_ints", {}));
-    const int64_t n = static_cast<int64_t>(v.size());
-    return std::unique_ptr<Kernel>(new ConstantKernel(Tensor::FromVector<int64_t>({n}, v)));
-  }
-  return absl::UnimplementedError(
-      absl::StrCat("Constant attribute '", a.all().begin()->first, "' is not supported"));
+  ASSIGN_OR_RETURN(Tensor t, ConstantValue(info.attrs()));
+  return std::unique_ptr<Kernel>(new ConstantKernel(std::move(t)));
 }
 
 }  // namespace inferd::models::cpu

@@ -240,6 +240,12 @@ absl::StatusOr<std::unique_ptr<CudaKernel>> CreateBatchNormalization(const CudaK
     }
   }
   const int64_t c = params[0]->num_elements();
+  for (int i = 1; i < 4; ++i) {
+    if (params[i]->num_elements() != c) {
+      return absl::InvalidArgumentError(
+          "BatchNormalization's scale, bias, mean and variance differ in length");
+    }
+  }
   std::vector<float> scale(c), shift(c);
   for (int64_t i = 0; i < c; ++i) {
     const float s = params[0]->data<float>()[i] / std::sqrt(params[3]->data<float>()[i] + epsilon);

@@ -147,18 +147,28 @@ class ConvKernel : public CudaKernel {
                                                                   : CUDNN_FMA_MATH;
     CUDNN_RETURN_IF_ERROR(cudnnSetConvolutionMathType(desc.conv, math));
     Lane& lane = ctx.lane();
-    ASSIGN_OR_RETURN(cudnnConvolutionFwdAlgo_t algo, Algorithm(lane, desc, xs));
+    ASSIGN_OR_RETURN(Choice choice, Algorithm(lane, desc, xs));
+    const cudnnConvolutionFwdAlgo_t algo = choice.algo;
+    CUDNN_RETURN_IF_ERROR(cudnnSetConvolutionMathType(desc.conv, choice.math));
 
     const float one = 1.0f, zero = 0.0f;
     const bool relu_only = lo_ == 0.0f && std::isinf(hi_) && hi_ > 0;
     const bool no_act = std::isinf(lo_) && lo_ < 0 && std::isinf(hi_) && hi_ > 0;
     const DeviceTensor* residual = residual_ ? ctx.input(3) : nullptr;
+    // The planner folds either operand of an Add into the Conv, of any shape: one that only
+    // broadcasts to the output (a [C,1,1] constant) is added by a broadcasting pass.
+    const DeviceTensor* broadcast_residual = nullptr;
     if (residual != nullptr && residual->shape != out_shape) {
-      return absl::InvalidArgumentError(absl::StrCat("the fused residual has shape ",
-                                                     ShapeToString(residual->shape), ", not ",
-                                                     ShapeToString(out_shape)));
+      ASSIGN_OR_RETURN(Shape sum, BroadcastShapes(out_shape, residual->shape));
+      if (sum != out_shape) {
+        return absl::UnimplementedError(absl::StrCat(
+            "the fused residual ", ShapeToString(residual->shape), " broadcasts the output ",
+            ShapeToString(out_shape), " to ", ShapeToString(sum), " on cuda"));
+      }
+      broadcast_residual = residual;
+      residual = nullptr;
     }
-    if (has_bias_ && relu_only) {
+    if (has_bias_ && relu_only && broadcast_residual == nullptr) {
       // cuDNN's fused call: y = relu(conv(x) + alpha2 * z + bias), z the residual (or y).
       CUDNN_RETURN_IF_ERROR(cudnnCreateTensorDescriptor(&desc.bias));
       Shape bshape(ys.size(), 1);
@@ -181,18 +191,29 @@ class ConvKernel : public CudaKernel {
     CUDNN_RETURN_IF_ERROR(cudnnConvolutionForward(lane.cudnn(), &one, desc.x, x->data, desc.w,
                                                   weight_.data, desc.conv, algo, lane.workspace(),
                                                   lane.workspace_bytes(), &zero, desc.y, y->data));
-    if (!has_bias_ && residual == nullptr && no_act) return absl::OkStatus();
-    int64_t spatial_size = 1;
-    for (size_t d = 2; d < out_shape.size(); ++d) spatial_size *= out_shape[d];
-    return LaunchConvEpilogue(y->dtype, y->data, has_bias_ ? bias_.data : nullptr,
-                              residual ? residual->data : nullptr, out_shape[0], out_shape[1],
-                              spatial_size, lo_, hi_, ctx.stream());
+    const float inf = std::numeric_limits<float>::infinity();
+    if (has_bias_ || residual != nullptr || (!no_act && broadcast_residual == nullptr)) {
+      int64_t spatial_size = 1;
+      for (size_t d = 2; d < out_shape.size(); ++d) spatial_size *= out_shape[d];
+      // With a broadcast residual still to come, the activation waits for it.
+      RETURN_IF_ERROR(LaunchConvEpilogue(
+          y->dtype, y->data, has_bias_ ? bias_.data : nullptr, residual ? residual->data : nullptr,
+          out_shape[0], out_shape[1], spatial_size, broadcast_residual ? -inf : lo_,
+          broadcast_residual ? inf : hi_, ctx.stream()));
+    }
+    if (broadcast_residual == nullptr) return absl::OkStatus();
+    return LaunchBinary(BinaryOp::kAdd, y->dtype, y->data, out_shape, broadcast_residual->data,
+                        broadcast_residual->shape, y->data, out_shape, lo_, hi_, ctx.stream());
   }
 
  private:
-  // cuDNN's best heuristic choice that fits the workspace, cached per input shape.
-  absl::StatusOr<cudnnConvolutionFwdAlgo_t> Algorithm(Lane& lane, const Descriptors& desc,
-                                                      const Shape& xs) const {
+  struct Choice {
+    cudnnConvolutionFwdAlgo_t algo;
+    cudnnMathType_t math;
+  };
+  // cuDNN's best heuristic choice that fits the workspace, with the math type it was rated
+  // with (FMA under strict FP32), cached per input shape.
+  absl::StatusOr<Choice> Algorithm(Lane& lane, const Descriptors& desc, const Shape& xs) const {
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (auto it = algos_.find(xs); it != algos_.end()) return it->second;
@@ -204,9 +225,12 @@ class ConvKernel : public CudaKernel {
         lane.cudnn(), desc.x, desc.w, desc.conv, desc.y, kWant, &got, perf));
     for (int i = 0; i < got; ++i) {
       if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].memory <= lane.workspace_bytes()) {
+        // Strict FP32 keeps FMA math whatever the heuristics rated the algorithm with.
+        const Choice choice{perf[i].algo,
+                            precision_ == Precision::kFp32 ? CUDNN_FMA_MATH : perf[i].mathType};
         std::lock_guard<std::mutex> lock(mu_);
-        algos_[xs] = perf[i].algo;
-        return perf[i].algo;
+        algos_[xs] = choice;
+        return choice;
       }
     }
     return absl::ResourceExhaustedError(absl::StrCat(
@@ -221,7 +245,7 @@ class ConvKernel : public CudaKernel {
   const float lo_, hi_;
   const Precision precision_;
   mutable std::mutex mu_;
-  mutable std::map<Shape, cudnnConvolutionFwdAlgo_t> algos_;
+  mutable std::map<Shape, Choice> algos_;
 };
 
 }  // namespace

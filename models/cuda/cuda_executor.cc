@@ -4,10 +4,13 @@
 #include <cstring>
 #include <map>
 #include <mutex>
+#include <optional>
+#include <set>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "common/logging.h"
 #include "common/status_macros.h"
 #include "models/cuda/cuda_device.h"
 #include "models/cuda/cuda_kernel.h"
@@ -49,16 +52,21 @@ class CudaExecutor : public DeviceExecutor {
   // buffers of its own, whose addresses the graph holds.
   struct Captured {
     cudaGraphExec_t exec = nullptr;
+    std::vector<Shape> in_shapes;
     std::vector<void*> in;   // pinned, one per graph input
     std::vector<size_t> in_bytes;
     std::vector<void*> out;  // pinned, one per graph output
     std::vector<Shape> out_shapes;
     std::vector<DType> out_dtypes;
+    Captured() = default;
+    Captured(const Captured&) = delete;
+    Captured& operator=(const Captured&) = delete;
+    ~Captured();
   };
   struct LaneState {
     std::unique_ptr<Lane> lane;
-    std::map<int64_t, Captured> graphs;
-    ~LaneState();
+    std::map<int64_t, std::unique_ptr<Captured>> graphs;
+    std::set<int64_t> failed;  // batch sizes whose capture failed on this lane: run eagerly
   };
 
   CudaExecutor() = default;
@@ -76,6 +84,9 @@ class CudaExecutor : public DeviceExecutor {
   absl::Status Capture(LaneState& state, int64_t batch) const;
   absl::StatusOr<std::vector<Tensor>> RunCaptured(LaneState& state, const Captured& c,
                                                   const std::vector<Tensor>& inputs) const;
+  // The input shapes a run of `batch` rows has, or nullopt when the model's inputs do not all
+  // have a fixed shape but for a batch dimension 0 (such models are never captured).
+  std::optional<std::vector<Shape>> BatchShapes(int64_t batch) const;
   absl::StatusOr<std::vector<Tensor>> RunEager(LaneState& state,
                                                const std::vector<Tensor>& inputs) const;
 
@@ -96,12 +107,10 @@ DType StorageType(DType declared, Precision precision) {
   return declared == DType::kFloat32 && precision == Precision::kFp16 ? DType::kFloat16 : declared;
 }
 
-CudaExecutor::LaneState::~LaneState() {
-  for (auto& [batch, c] : graphs) {
-    if (c.exec) cudaGraphExecDestroy(c.exec);
-    for (void* p : c.in) cudaFreeHost(p);
-    for (void* p : c.out) cudaFreeHost(p);
-  }
+CudaExecutor::Captured::~Captured() {
+  if (exec) cudaGraphExecDestroy(exec);
+  for (void* p : in) cudaFreeHost(p);
+  for (void* p : out) cudaFreeHost(p);
 }
 
 CudaExecutor::~CudaExecutor() {
@@ -117,6 +126,7 @@ absl::StatusOr<std::unique_ptr<CudaExecutor>> CudaExecutor::Create(
     const Graph& graph, const std::vector<TensorInfo>& inputs,
     const std::vector<TensorInfo>& outputs, const ExecutorOptions& options) {
   std::unique_ptr<CudaExecutor> e(new CudaExecutor());
+  (void)cudaGetLastError();
   e->options_ = options;
   ASSIGN_OR_RETURN(e->device_, CudaDevice::Get(options.placement.ordinal));
   RETURN_IF_ERROR(e->device_->MakeCurrent());
@@ -124,28 +134,27 @@ absl::StatusOr<std::unique_ptr<CudaExecutor>> CudaExecutor::Create(
   RETURN_IF_ERROR(e->UploadConstants());
   RETURN_IF_ERROR(e->Plan(inputs, outputs));
   // Capture a graph per batch size, on one lane now (others capture when they first need it).
-  bool fixed = true;
-  for (const TensorInfo& in : e->inputs_) {
-    for (size_t d = 1; d < in.dims.size(); ++d) fixed = fixed && in.dims[d] >= 0;
-    fixed = fixed && in.has_shape && !in.dims.empty();
-  }
-  if (fixed) {
-    for (int64_t b : options.graph_batch_sizes) {
-      if (b > 0) e->captured_batches_.push_back(b);
-    }
+  for (int64_t b : options.graph_batch_sizes) {
+    if (b > 0 && e->BatchShapes(b)) e->captured_batches_.push_back(b);
   }
   std::sort(e->captured_batches_.begin(), e->captured_batches_.end());
   e->captured_batches_.erase(std::unique(e->captured_batches_.begin(), e->captured_batches_.end()),
                              e->captured_batches_.end());
   if (!e->captured_batches_.empty()) {
     ASSIGN_OR_RETURN(auto lane, e->TakeLane());
+    std::vector<int64_t> captured;
     for (int64_t b : e->captured_batches_) {
       absl::Status s = e->Capture(*lane, b);
-      if (!s.ok()) {
-        return absl::Status(s.code(), absl::StrCat("capturing the CUDA graph for batch ", b, ": ",
-                                                   s.message()));
+      if (s.ok()) {
+        captured.push_back(b);
+        continue;
       }
+      // The model may not run at that batch size at all (a Reshape fixed to another batch):
+      // such runs would fail eagerly too; the load goes on without that graph.
+      (void)cudaGetLastError();
+      INFERD_LOG(WARNING) << "no CUDA graph for batch " << b << ": " << s;
     }
+    e->captured_batches_ = std::move(captured);
     e->ReturnLane(std::move(lane));
   }
   return e;
@@ -167,31 +176,7 @@ absl::Status CudaExecutor::UploadConstants() {
   }
   for (const auto& [id, t] : graph_.constants) {
     if (DTypeSize(t.dtype()) == 0) continue;  // strings: no kernel reads them on the device
-    DeviceTensor d;
-    d.dtype = StorageType(t.dtype(), options_.precision);
-    d.shape = t.shape();
-    ASSIGN_OR_RETURN(d.memory, UploadToDevice(t.raw_data(), t.byte_size()));
-    d.data = d.memory.get();
-    if (d.dtype != t.dtype()) {
-      void* p = nullptr;
-      CUDA_RETURN_IF_ERROR(cudaMalloc(&p, std::max<size_t>(d.bytes(), 16)));
-      std::shared_ptr<void> converted(p, [](void* q) { cudaFree(q); });
-      RETURN_IF_ERROR(LaunchCast(t.dtype(), d.dtype, d.data, p, d.num_elements(), nullptr));
-      d.memory = std::move(converted);
-      d.data = p;
-    }
-    if (t.num_elements() <= kHostMirrorLimit) {
-      if (t.dtype() == DType::kInt64 || t.dtype() == DType::kInt32) {
-        auto v = std::make_shared<std::vector<int64_t>>();
-        for (int64_t i = 0; i < t.num_elements(); ++i) v->push_back(t.ElementAsInt64(i));
-        d.host_ints = std::move(v);
-      } else if (t.dtype() == DType::kFloat32 || t.dtype() == DType::kFloat64 ||
-                 t.dtype() == DType::kFloat16) {
-        auto v = std::make_shared<std::vector<double>>();
-        for (int64_t i = 0; i < t.num_elements(); ++i) v->push_back(t.ElementAsDouble(i));
-        d.host_floats = std::move(v);
-      }
-    }
+    ASSIGN_OR_RETURN(DeviceTensor d, ConstantToDevice(t, options_.precision));
     weight_bytes_ += d.bytes();
     constants_[id] = std::move(d);
   }
@@ -330,7 +315,7 @@ absl::Status CudaExecutor::Enqueue(
     auto c = constants_.find(id);
     DeviceTensor t = c != constants_.end() ? c->second : values[id];
     if (t.data == nullptr) return absl::InternalError("an output was not computed");
-    if (t.dtype == DType::kFloat16 && outputs_[i].dtype == DType::kFloat32) {
+    if (t.dtype == DType::kFloat16 && outputs_[i].dtype != DType::kFloat16) {
       ASSIGN_OR_RETURN(DeviceTensor f, AllocateDevice(DType::kFloat32, t.shape, stream));
       RETURN_IF_ERROR(LaunchCast(DType::kFloat16, DType::kFloat32, t.data, f.data,
                                  t.num_elements(), stream));
@@ -353,13 +338,32 @@ absl::Status CudaExecutor::Enqueue(
   return absl::OkStatus();
 }
 
+std::optional<std::vector<Shape>> CudaExecutor::BatchShapes(int64_t batch) const {
+  std::vector<Shape> shapes;
+  for (const TensorInfo& info : inputs_) {
+    if (!info.has_shape || info.dims.empty() || info.dims[0] >= 0) return std::nullopt;
+    Shape shape = info.dims;
+    for (size_t d = 1; d < shape.size(); ++d) {
+      if (shape[d] < 0) return std::nullopt;
+    }
+    shape[0] = batch;
+    shapes.push_back(std::move(shape));
+  }
+  if (shapes.empty()) return std::nullopt;
+  return shapes;
+}
+
 absl::Status CudaExecutor::Capture(LaneState& state, int64_t batch) const {
   Lane& lane = *state.lane;
-  Captured c;
+  auto owned = std::make_unique<Captured>();
+  Captured& c = *owned;
+  std::optional<std::vector<Shape>> shapes_for_batch = BatchShapes(batch);
+  if (!shapes_for_batch) return absl::FailedPreconditionError("inputs have no batch dimension");
+  c.in_shapes = *shapes_for_batch;
   std::vector<PinnedInput> inputs;
-  for (const TensorInfo& info : inputs_) {
-    Shape shape = info.dims;
-    shape[0] = batch;
+  for (size_t i = 0; i < inputs_.size(); ++i) {
+    const TensorInfo& info = inputs_[i];
+    const Shape& shape = c.in_shapes[i];
     const size_t bytes = NumElements(shape) * DTypeSize(info.dtype);
     void* p = nullptr;
     CUDA_RETURN_IF_ERROR(cudaHostAlloc(&p, std::max<size_t>(bytes, 16), cudaHostAllocDefault));
@@ -402,12 +406,16 @@ absl::Status CudaExecutor::Capture(LaneState& state, int64_t batch) const {
   absl::Status enqueued = Enqueue(lane, inputs, fixed_buffers, &shapes, &dtypes);
   cudaGraph_t graph = nullptr;
   const cudaError_t ended = cudaStreamEndCapture(lane.stream(), &graph);
-  RETURN_IF_ERROR(enqueued);
-  CUDA_RETURN_IF_ERROR(ended);
+  if (!enqueued.ok() || ended != cudaSuccess) {
+    if (graph) cudaGraphDestroy(graph);
+    (void)cudaGetLastError();
+    RETURN_IF_ERROR(enqueued);
+    CUDA_RETURN_IF_ERROR(ended);
+  }
   const cudaError_t made = cudaGraphInstantiate(&c.exec, graph, 0);
   cudaGraphDestroy(graph);
   CUDA_RETURN_IF_ERROR(made);
-  state.graphs[batch] = std::move(c);
+  state.graphs[batch] = std::move(owned);
   return absl::OkStatus();
 }
 
@@ -464,22 +472,32 @@ absl::StatusOr<std::vector<Tensor>> CudaExecutor::RunEager(LaneState& state,
 }
 
 absl::StatusOr<std::vector<Tensor>> CudaExecutor::Run(const std::vector<Tensor>& inputs) const {
+  (void)cudaGetLastError();
   RETURN_IF_ERROR(device_->MakeCurrent());
   ASSIGN_OR_RETURN(std::unique_ptr<LaneState> state, TakeLane());
-  absl::StatusOr<std::vector<Tensor>> result;
   const int64_t batch = inputs.empty() || inputs[0].shape().empty() ? -1 : inputs[0].shape()[0];
-  const bool capturable = std::binary_search(captured_batches_.begin(), captured_batches_.end(),
-                                             batch);
-  if (capturable && !state->graphs.count(batch)) {
-    if (absl::Status s = Capture(*state, batch); !s.ok()) result = s;
+  bool replay = std::binary_search(captured_batches_.begin(), captured_batches_.end(), batch) &&
+                !state->failed.count(batch);
+  if (replay) {
+    const auto shapes = BatchShapes(batch);
+    for (size_t i = 0; replay && i < inputs.size(); ++i) {
+      replay = shapes && inputs[i].shape() == (*shapes)[i];
+    }
   }
-  if (result.ok()) {
-    auto it = capturable ? state->graphs.find(batch) : state->graphs.end();
-    result = it != state->graphs.end() ? RunCaptured(*state, it->second, inputs)
-                                       : RunEager(*state, inputs);
+  if (replay && !state->graphs.count(batch)) {
+    if (absl::Status s = Capture(*state, batch); !s.ok()) {
+      // Not on this lane: eager runs from now on (the failure is not retried per request).
+      (void)cudaGetLastError();
+      state->failed.insert(batch);
+      replay = false;
+    }
   }
+  absl::StatusOr<std::vector<Tensor>> result =
+      replay ? RunCaptured(*state, *state->graphs.at(batch), inputs) : RunEager(*state, inputs);
   // A lane whose stream failed is dropped rather than reused.
-  if (cudaStreamQuery(state->lane->stream()) == cudaSuccess) ReturnLane(std::move(state));
+  const cudaError_t idle = cudaStreamQuery(state->lane->stream());
+  (void)cudaGetLastError();
+  if (idle == cudaSuccess) ReturnLane(std::move(state));
   return result;
 }
 

@@ -4,7 +4,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "models/cuda/cuda_device.h"
+#include "common/status_macros.h"
 #include "models/cuda/cuda_status.h"
+#include "models/cuda/elementwise.h"
 #include "models/kernel.h"
 
 namespace inferd::models::cuda {
@@ -33,6 +35,38 @@ absl::StatusOr<std::shared_ptr<void>> UploadToDevice(const void* host, size_t by
   std::shared_ptr<void> owned(p, [](void* q) { cudaFree(q); });
   if (bytes > 0) CUDA_RETURN_IF_ERROR(cudaMemcpy(p, host, bytes, cudaMemcpyHostToDevice));
   return owned;
+}
+
+absl::StatusOr<DeviceTensor> ConstantToDevice(const Tensor& t, Precision precision) {
+  DeviceTensor d;
+  d.dtype = t.dtype() == DType::kFloat32 && precision == Precision::kFp16 ? DType::kFloat16
+                                                                         : t.dtype();
+  d.shape = t.shape();
+  ASSIGN_OR_RETURN(d.memory, UploadToDevice(t.raw_data(), t.byte_size()));
+  d.data = d.memory.get();
+  if (d.dtype != t.dtype()) {
+    void* p = nullptr;
+    CUDA_RETURN_IF_ERROR(cudaMalloc(&p, std::max<size_t>(d.bytes(), 16)));
+    std::shared_ptr<void> converted(p, [](void* q) { cudaFree(q); });
+    RETURN_IF_ERROR(LaunchCast(t.dtype(), d.dtype, d.data, p, d.num_elements(), nullptr));
+    // The source is freed below: the conversion must be done first.
+    CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(nullptr));
+    d.memory = std::move(converted);
+    d.data = p;
+  }
+  if (t.num_elements() <= kHostMirrorLimit) {
+    if (t.dtype() == DType::kInt64 || t.dtype() == DType::kInt32) {
+      auto v = std::make_shared<std::vector<int64_t>>();
+      for (int64_t i = 0; i < t.num_elements(); ++i) v->push_back(t.ElementAsInt64(i));
+      d.host_ints = std::move(v);
+    } else if (t.dtype() == DType::kFloat32 || t.dtype() == DType::kFloat64 ||
+               t.dtype() == DType::kFloat16) {
+      auto v = std::make_shared<std::vector<double>>();
+      for (int64_t i = 0; i < t.num_elements(); ++i) v->push_back(t.ElementAsDouble(i));
+      d.host_floats = std::move(v);
+    }
+  }
+  return d;
 }
 
 absl::StatusOr<DeviceTensor*> CudaContext::Allocate(int i, DType dtype, Shape shape) {

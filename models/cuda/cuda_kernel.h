@@ -86,6 +86,10 @@ absl::StatusOr<DeviceTensor> AllocateDevice(DType dtype, Shape shape, cudaStream
 // synchronous copy; freed when the last owner lets go.
 absl::StatusOr<std::shared_ptr<void>> UploadToDevice(const void* host, size_t bytes);
 
+// A load-time constant on the device, in the executor's storage type (float32 values become
+// float16 under fp16), with its values also on the host when it is small. Synchronous.
+absl::StatusOr<DeviceTensor> ConstantToDevice(const Tensor& t, Precision precision);
+
 class CudaKernel {
  public:
   virtual ~CudaKernel() = default;

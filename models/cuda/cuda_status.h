@@ -42,6 +42,8 @@ absl::Status CudnnError(cudnnStatus_t e, const char* call, const char* file, int
   } while (0)
 
 // After a kernel launch: launch-configuration errors show up here, asynchronous faults later.
-#define CUDA_RETURN_IF_LAUNCH_FAILED() CUDA_RETURN_IF_ERROR(cudaPeekAtLastError())
+// cudaGetLastError also clears the thread's error, so an earlier failure (an out-of-memory
+// answered as RESOURCE_EXHAUSTED) is not reported again by every later launch.
+#define CUDA_RETURN_IF_LAUNCH_FAILED() CUDA_RETURN_IF_ERROR(cudaGetLastError())
 
 #endif  // INFERD_MODELS_CUDA_CUDA_STATUS_H_

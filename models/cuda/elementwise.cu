@@ -66,7 +66,8 @@ __device__ __forceinline__ T Apply(BinaryOp op, T a, T b) {
 }
 
 template <typename T>
-__global__ void BinaryIntKernel(const T* a, const T* b, T* y, int64_t n, Broadcast s, BinaryOp op) {
+__global__ void BinaryIntKernel(const T* a, const T* b, T* y, int64_t n, Broadcast s, BinaryOp op,
+                                bool clamp, float lo, float hi) {
   INFERD_GRID_STRIDE(i, n) {
     int64_t rest = i, ia = 0, ib = 0;
     for (int d = s.rank - 1; d >= 0; --d) {
@@ -75,13 +76,19 @@ __global__ void BinaryIntKernel(const T* a, const T* b, T* y, int64_t n, Broadca
       ia += c * s.a[d];
       ib += c * s.b[d];
     }
-    y[i] = Apply(op, a[ia], b[ib]);
+    T r = Apply(op, a[ia], b[ib]);
+    if (clamp) {
+      const double v = static_cast<double>(r);
+      if (v < lo) r = static_cast<T>(ceil(static_cast<double>(lo)));
+      if (v > hi) r = static_cast<T>(floor(static_cast<double>(hi)));
+    }
+    y[i] = r;
   }
 }
 
 template <typename T>
 __global__ void BinaryFloatKernel(const T* a, const T* b, T* y, int64_t n, Broadcast s, BinaryOp op,
-                                  float lo, float hi) {
+                                  bool clamp, float lo, float hi) {
   INFERD_GRID_STRIDE(i, n) {
     int64_t rest = i, ia = 0, ib = 0;
     for (int d = s.rank - 1; d >= 0; --d) {
@@ -106,21 +113,21 @@ __global__ void BinaryFloatKernel(const T* a, const T* b, T* y, int64_t n, Broad
         r = x / z;
         break;
     }
-    y[i] = FromFloat<T>(fminf(fmaxf(r, lo), hi));
+    y[i] = FromFloat<T>(clamp ? fminf(fmaxf(r, lo), hi) : r);
   }
 }
 
 // Same-shape operands: no index arithmetic.
 template <typename T>
 __global__ void BinaryFloatFlatKernel(const T* a, const T* b, T* y, int64_t n, BinaryOp op,
-                                      float lo, float hi) {
+                                      bool clamp, float lo, float hi) {
   INFERD_GRID_STRIDE(i, n) {
     const float x = ToFloat(a[i]), z = ToFloat(b[i]);
     float r = op == BinaryOp::kAdd   ? x + z
               : op == BinaryOp::kSub ? x - z
               : op == BinaryOp::kMul ? x * z
                                      : x / z;
-    y[i] = FromFloat<T>(fminf(fmaxf(r, lo), hi));
+    y[i] = FromFloat<T>(clamp ? fminf(fmaxf(r, lo), hi) : r);
   }
 }
 
@@ -157,12 +164,12 @@ __global__ void CastKernel(const From* x, To* y, int64_t n) {
 
 template <typename T>
 __global__ void EpilogueKernel(T* y, const T* bias, const T* residual, int64_t n, int64_t channels,
-                               int64_t spatial, float lo, float hi) {
+                               int64_t spatial, bool clamp, float lo, float hi) {
   INFERD_GRID_STRIDE(i, n) {
     float v = ToFloat(y[i]);
     if (bias) v += ToFloat(bias[(i / spatial) % channels]);
     if (residual) v += ToFloat(residual[i]);
-    y[i] = FromFloat<T>(fminf(fmaxf(v, lo), hi));
+    y[i] = FromFloat<T>(clamp ? fminf(fmaxf(v, lo), hi) : v);
   }
 }
 
@@ -180,6 +187,10 @@ __global__ void FillKernel(T* y, Dims8 values) {
   const int i = threadIdx.x;
   if (i < values.rank) y[i] = static_cast<T>(values.d[i]);
 }
+
+// Whether [lo, hi] bounds anything: without a fused activation nothing is clamped, so NaN stays
+// NaN as on the CPU.
+bool Clamps(float lo, float hi) { return !(std::isinf(lo) && lo < 0 && std::isinf(hi) && hi > 0); }
 
 absl::Status Unsupported(const char* what, DType dtype) {
   return absl::UnimplementedError(absl::StrCat(what, " on cuda does not support ", DTypeName(dtype)));
@@ -261,39 +272,43 @@ absl::Status LaunchBinary(BinaryOp op, DType dtype, const void* a, const std::ve
   strides(a_shape, s.a);
   strides(b_shape, s.b);
   const bool flat = a_shape == out && b_shape == out;
+  const bool clamp = Clamps(lo, hi);
   const unsigned int blocks = Blocks(n);
   switch (dtype) {
     case DType::kFloat32:
       if (flat) {
         BinaryFloatFlatKernel<<<blocks, kThreads, 0, stream>>>(
             static_cast<const float*>(a), static_cast<const float*>(b), static_cast<float*>(y), n,
-            op, lo, hi);
+            op, clamp, lo, hi);
       } else {
         BinaryFloatKernel<<<blocks, kThreads, 0, stream>>>(static_cast<const float*>(a),
                                                            static_cast<const float*>(b),
-                                                           static_cast<float*>(y), n, s, op, lo, hi);
+                                                           static_cast<float*>(y), n, s, op, clamp,
+                                                           lo, hi);
       }
       break;
     case DType::kFloat16:
       if (flat) {
         BinaryFloatFlatKernel<<<blocks, kThreads, 0, stream>>>(
             static_cast<const __half*>(a), static_cast<const __half*>(b), static_cast<__half*>(y),
-            n, op, lo, hi);
+            n, op, clamp, lo, hi);
       } else {
         BinaryFloatKernel<<<blocks, kThreads, 0, stream>>>(
             static_cast<const __half*>(a), static_cast<const __half*>(b), static_cast<__half*>(y),
-            n, s, op, lo, hi);
+            n, s, op, clamp, lo, hi);
       }
       break;
     case DType::kInt32:
       BinaryIntKernel<<<blocks, kThreads, 0, stream>>>(static_cast<const int32_t*>(a),
                                                        static_cast<const int32_t*>(b),
-                                                       static_cast<int32_t*>(y), n, s, op);
+                                                       static_cast<int32_t*>(y), n, s, op, clamp,
+                                                       lo, hi);
       break;
     case DType::kInt64:
       BinaryIntKernel<<<blocks, kThreads, 0, stream>>>(static_cast<const int64_t*>(a),
                                                        static_cast<const int64_t*>(b),
-                                                       static_cast<int64_t*>(y), n, s, op);
+                                                       static_cast<int64_t*>(y), n, s, op, clamp,
+                                                       lo, hi);
       break;
     default:
       return Unsupported("arithmetic", dtype);
@@ -335,11 +350,11 @@ absl::Status LaunchConvEpilogue(DType dtype, void* y, const void* bias, const vo
   if (dtype == DType::kFloat32) {
     EpilogueKernel<<<Blocks(n), kThreads, 0, stream>>>(
         static_cast<float*>(y), static_cast<const float*>(bias),
-        static_cast<const float*>(residual), n, channels, spatial, lo, hi);
+        static_cast<const float*>(residual), n, channels, spatial, Clamps(lo, hi), lo, hi);
   } else if (dtype == DType::kFloat16) {
     EpilogueKernel<<<Blocks(n), kThreads, 0, stream>>>(
         static_cast<__half*>(y), static_cast<const __half*>(bias),
-        static_cast<const __half*>(residual), n, channels, spatial, lo, hi);
+        static_cast<const __half*>(residual), n, channels, spatial, Clamps(lo, hi), lo, hi);
   } else {
     return Unsupported("Conv", dtype);
   }

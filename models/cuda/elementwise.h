@@ -25,8 +25,9 @@ absl::Status LaunchUnary(UnaryOp op, DType dtype, const void* x, void* y, int64_
 enum class BinaryOp { kAdd, kSub, kMul, kDiv };
 
 // y = clip(a op b, lo, hi) with numpy broadcasting: `out` is the output shape, `a_shape` and
-// `b_shape` the operands' (right-aligned, rank <= 8). Float types clip; integer types (int32,
-// int64) ignore lo/hi; integer division truncates and a zero divisor yields 0.
+// `b_shape` the operands' (right-aligned, rank <= 8). lo = -inf and hi = +inf: no clipping (NaN
+// stays NaN). Integer types (int32, int64) clip to the bounds rounded inward; integer division
+// truncates and a zero divisor yields 0.
 absl::Status LaunchBinary(BinaryOp op, DType dtype, const void* a, const std::vector<int64_t>& a_shape,
                           const void* b, const std::vector<int64_t>& b_shape, void* y,
                           const std::vector<int64_t>& out, float lo, float hi, cudaStream_t stream);

@@ -18,8 +18,10 @@ namespace {
 
 cudaDataType_t BlasType(DType t) { return t == DType::kFloat16 ? CUDA_R_16F : CUDA_R_32F; }
 
-cublasComputeType_t Compute(Precision p) {
-  return p == Precision::kTf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
+// TF32 applies to float32 data only; float16 data computes in FP32 on tensor cores either way.
+cublasComputeType_t Compute(Precision p, DType dtype) {
+  return p == Precision::kTf32 && dtype == DType::kFloat32 ? CUBLAS_COMPUTE_32F_FAST_TF32
+                                                           : CUBLAS_COMPUTE_32F;
 }
 
 // Row-major Y[b] (m x n) = alpha * op(A[b]) (m x k) * op(B[b]) (k x n), for `batch` products
@@ -30,20 +32,25 @@ absl::Status RowMajorGemm(Lane& lane, Precision precision, DType dtype, bool tra
                           void* y, int64_t stride_y, int64_t batch) {
   const float beta = 0.0f;
   const cudaDataType_t type = BlasType(dtype);
-  const int lda = static_cast<int>(trans_a ? m : k);
-  const int ldb = static_cast<int>(trans_b ? k : n);
+  if (k == 0) {  // an empty sum: zeros (cuBLAS rejects the zero leading dimensions)
+    CUDA_RETURN_IF_ERROR(cudaMemsetAsync(y, 0, static_cast<size_t>(batch * m * n) * DTypeSize(dtype),
+                                         lane.stream()));
+    return absl::OkStatus();
+  }
+  const int lda = static_cast<int>(std::max<int64_t>(1, trans_a ? m : k));
+  const int ldb = static_cast<int>(std::max<int64_t>(1, trans_b ? k : n));
   const cublasOperation_t op_b = trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
   const cublasOperation_t op_a = trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;
   if (batch == 1) {
     CUBLAS_RETURN_IF_ERROR(cublasGemmEx(lane.cublas(), op_b, op_a, static_cast<int>(n),
                                         static_cast<int>(m), static_cast<int>(k), &alpha, b, type,
                                         ldb, a, type, lda, &beta, y, type, static_cast<int>(n),
-                                        Compute(precision), CUBLAS_GEMM_DEFAULT));
+                                        Compute(precision, dtype), CUBLAS_GEMM_DEFAULT));
   } else {
     CUBLAS_RETURN_IF_ERROR(cublasGemmStridedBatchedEx(
         lane.cublas(), op_b, op_a, static_cast<int>(n), static_cast<int>(m), static_cast<int>(k),
         &alpha, b, type, ldb, stride_b, a, type, lda, stride_a, &beta, y, type,
-        static_cast<int>(n), stride_y, static_cast<int>(batch), Compute(precision),
+        static_cast<int>(n), stride_y, static_cast<int>(batch), Compute(precision, dtype),
         CUBLAS_GEMM_DEFAULT));
   }
   return absl::OkStatus();
@@ -162,24 +169,9 @@ absl::StatusOr<std::unique_ptr<CudaKernel>> CreateGemm(const CudaKernelInfo& inf
     // beta * C at load, stored like every other float constant.
     std::vector<float> scaled(host.num_elements());
     for (int64_t i = 0; i < host.num_elements(); ++i) scaled[i] = beta * host.data<float>()[i];
-    DeviceTensor t;
-    t.dtype = DType::kFloat32;
-    t.shape = host.shape();
-    ASSIGN_OR_RETURN(t.memory, UploadToDevice(scaled.data(), scaled.size() * sizeof(float)));
-    t.data = t.memory.get();
-    if (info.float_type() == DType::kFloat16) {
-      DeviceTensor half;
-      half.dtype = DType::kFloat16;
-      half.shape = t.shape;
-      void* p = nullptr;
-      CUDA_RETURN_IF_ERROR(cudaMalloc(&p, std::max<size_t>(half.bytes(), 16)));
-      half.memory = std::shared_ptr<void>(p, [](void* q) { cudaFree(q); });
-      half.data = p;
-      RETURN_IF_ERROR(LaunchCast(DType::kFloat32, DType::kFloat16, t.data, half.data,
-                                 t.num_elements(), nullptr));
-      CUDA_RETURN_IF_ERROR(cudaDeviceSynchronize());
-      t = std::move(half);
-    }
+    ASSIGN_OR_RETURN(DeviceTensor t,
+                     ConstantToDevice(Tensor::FromVector<float>(host.shape(), scaled),
+                                      info.precision));
     c = std::move(t);
   }
   return std::unique_ptr<CudaKernel>(

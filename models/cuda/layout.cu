@@ -99,15 +99,17 @@ __global__ void GatherKernel(const T* x, int64_t axis_dim, int64_t inner, const 
   }
 }
 
-__device__ float SourceCoordinate(float out_coord, float scale, int64_t in_size, int64_t out_size,
+// As models/cpu/resize.cc: the output length in the formulas is scale * in, not rounded.
+__device__ float SourceCoordinate(float out_coord, float scale, int64_t in_size,
                                   CoordinateMode mode) {
+  const float out_width = scale * static_cast<float>(in_size);
   switch (mode) {
     case CoordinateMode::kHalfPixel:
       return (out_coord + 0.5f) / scale - 0.5f;
     case CoordinateMode::kPytorchHalfPixel:
-      return out_size > 1 ? (out_coord + 0.5f) / scale - 0.5f : 0.0f;
+      return out_width == 1.0f ? -0.5f : (out_coord + 0.5f) / scale - 0.5f;
     case CoordinateMode::kAlignCorners:
-      return out_size > 1 ? out_coord * (in_size - 1) / float(out_size - 1) : 0.0f;
+      return out_width == 1.0f ? 0.0f : out_coord * (in_size - 1) / (out_width - 1.0f);
     case CoordinateMode::kAsymmetric:
       return out_coord / scale;
     case CoordinateMode::kTfHalfPixelForNn:
@@ -144,8 +146,8 @@ __global__ void Resize2DKernel(const T* x, int64_t h, int64_t w, T* y, int64_t o
     const int64_t oy = (i / ow) % oh;
     const int64_t o = i / (ow * oh);
     const T* plane = x + o * h * w;
-    const float sy = SourceCoordinate(static_cast<float>(oy), scale_h, h, oh, coord);
-    const float sx = SourceCoordinate(static_cast<float>(ox), scale_w, w, ow, coord);
+    const float sy = SourceCoordinate(static_cast<float>(oy), scale_h, h, coord);
+    const float sx = SourceCoordinate(static_cast<float>(ox), scale_w, w, coord);
     if (mode == ResizeMode::kNearest) {
       y[i] = plane[NearestIndex(sy, nearest, h) * w + NearestIndex(sx, nearest, w)];
       continue;

@@ -101,9 +101,9 @@ class FlattenKernel : public CudaKernel {
     const int64_t rank = static_cast<int64_t>(x.shape.size());
     const int64_t axis = axis_ < 0 ? axis_ + rank : axis_;
     if (axis < 0 || axis > rank) return absl::InvalidArgumentError("Flatten axis out of range");
-    int64_t outer = 1;
+    int64_t outer = 1, inner = 1;
     for (int64_t d = 0; d < axis; ++d) outer *= x.shape[d];
-    const int64_t inner = outer == 0 ? 0 : x.num_elements() / std::max<int64_t>(outer, 1);
+    for (int64_t d = axis; d < rank; ++d) inner *= x.shape[d];
     ctx.Set(0, View(x, {outer, inner}));
     return absl::OkStatus();
   }
@@ -444,21 +444,8 @@ absl::StatusOr<std::unique_ptr<CudaKernel>> CreateIdentity(const CudaKernelInfo&
 }
 
 absl::StatusOr<std::unique_ptr<CudaKernel>> CreateConstant(const CudaKernelInfo& info) {
-  ASSIGN_OR_RETURN(Tensor value, info.attrs().GetTensor("value"));
-  DeviceTensor t;
-  t.dtype = value.dtype() == DType::kFloat32 ? info.float_type() : value.dtype();
-  t.shape = value.shape();
-  ASSIGN_OR_RETURN(t.memory, UploadToDevice(value.raw_data(), value.byte_size()));
-  t.data = t.memory.get();
-  if (t.dtype != value.dtype()) {
-    void* p = nullptr;
-    CUDA_RETURN_IF_ERROR(cudaMalloc(&p, std::max<size_t>(t.bytes(), 16)));
-    std::shared_ptr<void> converted(p, [](void* q) { cudaFree(q); });
-    RETURN_IF_ERROR(LaunchCast(value.dtype(), t.dtype, t.data, p, t.num_elements(), nullptr));
-    CUDA_RETURN_IF_ERROR(cudaDeviceSynchronize());
-    t.memory = std::move(converted);
-    t.data = p;
-  }
+  ASSIGN_OR_RETURN(Tensor value, cpu::ConstantValue(info.attrs()));
+  ASSIGN_OR_RETURN(DeviceTensor t, ConstantToDevice(value, info.precision));
   return std::unique_ptr<CudaKernel>(new ConstantKernel(std::move(t)));
 }
 
