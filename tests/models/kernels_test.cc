@@ -127,6 +127,26 @@ void PrintTo(const ConvCase& c, std::ostream* os) { *os << c.name; }
 
 class ConvParityTest : public ::testing::TestWithParam<ConvCase> {};
 
+// One Conv node; weights as an initializer, or as a second input when not `constant_weights`.
+ModelBuilder ConvModel(const ConvCase& k, bool constant_weights, const Tensor& w, const Tensor& b) {
+  ModelBuilder mb;
+  mb.Input("x", DType::kFloat32, {-1, k.c, k.h, k.w}).Output("y", DType::kFloat32);
+  if (constant_weights) {
+    mb.Initializer("w", w);
+  } else {
+    mb.Input("w", DType::kFloat32, {k.m, k.c / k.group, k.kh, k.kw});
+  }
+  if (k.bias) mb.Initializer("b", b);
+  auto& node = mb.Node(
+      "Conv", k.bias ? std::vector<std::string>{"x", "w", "b"} : std::vector<std::string>{"x", "w"},
+      {"y"});
+  SetAttr(node, "strides", std::vector<int64_t>{k.sh, k.sw});
+  SetAttr(node, "dilations", std::vector<int64_t>{k.dh, k.dw});
+  SetAttr(node, "pads", k.pads);
+  SetAttr(node, "group", k.group);
+  return mb;
+}
+
 TEST_P(ConvParityTest, MatchesNaiveConvolution) {
   const ConvCase& k = GetParam();
   Tensor x = Random({k.n, k.c, k.h, k.w}, 3);
@@ -134,24 +154,9 @@ TEST_P(ConvParityTest, MatchesNaiveConvolution) {
   Tensor b = Random({k.m}, 5);
   Tensor want = NaiveConv(k, x, w, k.bias ? &b : nullptr);
   for (bool constant_weights : {true, false}) {
-    ModelBuilder mb;
-    mb.Input("x", DType::kFloat32, {-1, k.c, k.h, k.w}).Output("y", DType::kFloat32);
+    const ModelBuilder mb = ConvModel(k, constant_weights, w, b);
     std::vector<Tensor> inputs = {x};
-    if (constant_weights) {
-      mb.Initializer("w", w);
-    } else {
-      mb.Input("w", DType::kFloat32, {k.m, k.c / k.group, k.kh, k.kw});
-      inputs.push_back(w);
-    }
-    if (k.bias) mb.Initializer("b", b);
-    auto& node = mb.Node(
-        "Conv",
-        k.bias ? std::vector<std::string>{"x", "w", "b"} : std::vector<std::string>{"x", "w"},
-        {"y"});
-    SetAttr(node, "strides", std::vector<int64_t>{k.sh, k.sw});
-    SetAttr(node, "dilations", std::vector<int64_t>{k.dh, k.dw});
-    SetAttr(node, "pads", k.pads);
-    SetAttr(node, "group", k.group);
+    if (!constant_weights) inputs.push_back(w);
     for (int threads : {1, 2, 3}) {
       auto out = RunOne(mb, inputs, threads);
       ASSERT_EQ(out.size(), 1u);
@@ -164,17 +169,8 @@ TEST_P(ConvParityTest, MatchesNaiveConvolution) {
 TEST_P(ConvParityTest, CudaMatchesCpu) {
   const ConvCase& k = GetParam();
   Tensor x = Random({k.n, k.c, k.h, k.w}, 3);
-  ModelBuilder mb;
-  mb.Input("x", DType::kFloat32, {-1, k.c, k.h, k.w}).Output("y", DType::kFloat32);
-  mb.Initializer("w", Random({k.m, k.c / k.group, k.kh, k.kw}, 4));
-  if (k.bias) mb.Initializer("b", Random({k.m}, 5));
-  auto& node = mb.Node(
-      "Conv", k.bias ? std::vector<std::string>{"x", "w", "b"} : std::vector<std::string>{"x", "w"},
-      {"y"});
-  SetAttr(node, "strides", std::vector<int64_t>{k.sh, k.sw});
-  SetAttr(node, "dilations", std::vector<int64_t>{k.dh, k.dw});
-  SetAttr(node, "pads", k.pads);
-  SetAttr(node, "group", k.group);
+  const ModelBuilder mb =
+      ConvModel(k, true, Random({k.m, k.c / k.group, k.kh, k.kw}, 4), Random({k.m}, 5));
   std::string skip;
   auto gpu = RunOnCuda(mb, {x}, &skip);
   if (!skip.empty()) GTEST_SKIP() << skip;
@@ -266,9 +262,7 @@ void PrintTo(const PoolCase& c, std::ostream* os) { *os << c.name; }
 
 class PoolParityTest : public ::testing::TestWithParam<PoolCase> {};
 
-TEST_P(PoolParityTest, MatchesNaivePooling) {
-  const PoolCase& p = GetParam();
-  Tensor x = Random({2, 3, p.h, p.w}, 8);
+ModelBuilder PoolModel(const PoolCase& p) {
   ModelBuilder mb;
   mb.Input("x", DType::kFloat32, {2, 3, p.h, p.w}).Output("y", DType::kFloat32);
   auto& node = mb.Node(p.max ? "MaxPool" : "AveragePool", {"x"}, {"y"});
@@ -277,7 +271,13 @@ TEST_P(PoolParityTest, MatchesNaivePooling) {
   SetAttr(node, "pads", p.pads);
   SetAttr(node, "ceil_mode", int64_t{p.ceil});
   if (!p.max) SetAttr(node, "count_include_pad", int64_t{p.include_pad});
-  auto out = RunOne(mb, {x}, 2);
+  return mb;
+}
+
+TEST_P(PoolParityTest, MatchesNaivePooling) {
+  const PoolCase& p = GetParam();
+  Tensor x = Random({2, 3, p.h, p.w}, 8);
+  auto out = RunOne(PoolModel(p), {x}, 2);
   ASSERT_EQ(out.size(), 1u);
   ExpectNear(out[0], NaivePool(p, x, out[0].dim(2), out[0].dim(3)), 1e-5f);
 }
@@ -285,14 +285,7 @@ TEST_P(PoolParityTest, MatchesNaivePooling) {
 TEST_P(PoolParityTest, CudaMatchesCpu) {
   const PoolCase& p = GetParam();
   Tensor x = Random({2, 3, p.h, p.w}, 8);
-  ModelBuilder mb;
-  mb.Input("x", DType::kFloat32, {2, 3, p.h, p.w}).Output("y", DType::kFloat32);
-  auto& node = mb.Node(p.max ? "MaxPool" : "AveragePool", {"x"}, {"y"});
-  SetAttr(node, "kernel_shape", std::vector<int64_t>{p.kh, p.kw});
-  SetAttr(node, "strides", std::vector<int64_t>{p.sh, p.sw});
-  SetAttr(node, "pads", p.pads);
-  SetAttr(node, "ceil_mode", int64_t{p.ceil});
-  if (!p.max) SetAttr(node, "count_include_pad", int64_t{p.include_pad});
+  const ModelBuilder mb = PoolModel(p);
   std::string skip;
   auto gpu = RunOnCuda(mb, {x}, &skip);
   if (!skip.empty()) GTEST_SKIP() << skip;
