@@ -64,6 +64,12 @@ absl::Status CudaDevice::MakeCurrent() const {
 
 absl::StatusOr<size_t> CudaDevice::FreeMemory() const {
   RETURN_IF_ERROR(MakeCurrent());
+  // Memory the stream-ordered pool keeps cached for reuse counts as used by cudaMemGetInfo:
+  // hand it back first (a load-time cost only; runs refill the cache).
+  CUDA_RETURN_IF_ERROR(cudaDeviceSynchronize());
+  cudaMemPool_t pool;
+  CUDA_RETURN_IF_ERROR(cudaDeviceGetDefaultMemPool(&pool, ordinal_));
+  CUDA_RETURN_IF_ERROR(cudaMemPoolTrimTo(pool, 0));
   size_t free = 0, total = 0;
   CUDA_RETURN_IF_ERROR(cudaMemGetInfo(&free, &total));
   return free;

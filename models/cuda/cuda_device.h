@@ -36,7 +36,7 @@ class CudaDevice {
   std::string Describe() const;
   // Makes this device current on the calling thread (CUDA's current device is per thread).
   absl::Status MakeCurrent() const;
-  // Bytes free on the device now.
+  // Bytes free on the device now, after returning what the memory pool keeps cached.
   absl::StatusOr<size_t> FreeMemory() const;
 
  private:

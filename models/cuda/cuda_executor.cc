@@ -1,6 +1,7 @@
 #include "models/cuda/cuda_executor.h"
 
 #include <algorithm>
+#include <condition_variable>
 #include <cstring>
 #include <map>
 #include <mutex>
@@ -22,6 +23,9 @@ namespace {
 
 // Per lane: cuDNN convolution and cuBLAS workspace.
 constexpr size_t kWorkspaceBytes = size_t{256} << 20;
+// Lanes per model: runs beyond this many at once wait for a lane to come back (each lane holds a
+// workspace, handles and its own captured graphs).
+constexpr int kMaxLanes = 8;
 
 // Host tensors' data copied into pinned memory, then to the device.
 struct PinnedInput {
@@ -74,6 +78,8 @@ class CudaExecutor : public DeviceExecutor {
   absl::Status UploadConstants();
   absl::StatusOr<std::unique_ptr<LaneState>> TakeLane() const;
   void ReturnLane(std::unique_ptr<LaneState> lane) const;
+  // A lane that is not coming back (its stream failed): another may be created.
+  void DropLane() const;
   // Enqueues a whole run on the lane's stream: inputs from (pinned) host memory to the device,
   // every step, and the outputs' device-to-host copies into `out` (pinned, sized by the caller
   // through `out_bytes`, called once the outputs' shapes are known, before the copies).
@@ -100,7 +106,9 @@ class CudaExecutor : public DeviceExecutor {
   std::vector<int64_t> captured_batches_;
 
   mutable std::mutex lanes_mu_;
+  mutable std::condition_variable lane_returned_;
   mutable std::vector<std::unique_ptr<LaneState>> idle_lanes_;  // guarded by lanes_mu_
+  mutable int lanes_ = 0;                                        // created, guarded by lanes_mu_
 };
 
 DType StorageType(DType declared, Precision precision) {
@@ -247,22 +255,39 @@ absl::Status CudaExecutor::Plan(const std::vector<TensorInfo>& inputs,
 
 absl::StatusOr<std::unique_ptr<CudaExecutor::LaneState>> CudaExecutor::TakeLane() const {
   {
-    std::lock_guard<std::mutex> lock(lanes_mu_);
+    std::unique_lock<std::mutex> lock(lanes_mu_);
+    lane_returned_.wait(lock, [&] { return !idle_lanes_.empty() || lanes_ < kMaxLanes; });
     if (!idle_lanes_.empty()) {
       auto lane = std::move(idle_lanes_.back());
       idle_lanes_.pop_back();
       return lane;
     }
+    ++lanes_;
   }
   auto state = std::make_unique<LaneState>();
-  ASSIGN_OR_RETURN(state->lane, Lane::Create(device_, kWorkspaceBytes,
-                                             options_.precision == Precision::kTf32));
+  auto lane = Lane::Create(device_, kWorkspaceBytes, options_.precision == Precision::kTf32);
+  if (!lane.ok()) {
+    DropLane();
+    return lane.status();
+  }
+  state->lane = *std::move(lane);
   return state;
 }
 
 void CudaExecutor::ReturnLane(std::unique_ptr<LaneState> lane) const {
-  std::lock_guard<std::mutex> lock(lanes_mu_);
-  idle_lanes_.push_back(std::move(lane));
+  {
+    std::lock_guard<std::mutex> lock(lanes_mu_);
+    idle_lanes_.push_back(std::move(lane));
+  }
+  lane_returned_.notify_one();
+}
+
+void CudaExecutor::DropLane() const {
+  {
+    std::lock_guard<std::mutex> lock(lanes_mu_);
+    --lanes_;
+  }
+  lane_returned_.notify_one();
 }
 
 absl::Status CudaExecutor::Enqueue(
@@ -497,7 +522,12 @@ absl::StatusOr<std::vector<Tensor>> CudaExecutor::Run(const std::vector<Tensor>&
   // A lane whose stream failed is dropped rather than reused.
   const cudaError_t idle = cudaStreamQuery(state->lane->stream());
   (void)cudaGetLastError();
-  if (idle == cudaSuccess) ReturnLane(std::move(state));
+  if (idle == cudaSuccess) {
+    ReturnLane(std::move(state));
+  } else {
+    state.reset();
+    DropLane();
+  }
   return result;
 }
 

@@ -12,7 +12,7 @@
 // inputs into pinned memory, and either replays the captured graph for that batch size or
 // enqueues the run eagerly: host-to-device copies, kernels, device-to-host copies, then one
 // synchronisation. Concurrent runs use different lanes, so one run's copies overlap another's
-// kernels. Thread-safe.
+// kernels; a model has at most 8 lanes, and further concurrent runs wait for one. Thread-safe.
 #ifndef INFERD_MODELS_CUDA_CUDA_EXECUTOR_H_
 #define INFERD_MODELS_CUDA_CUDA_EXECUTOR_H_
 

@@ -1,5 +1,8 @@
 #include <cuda_fp16.h>
 
+#include <cuda/std/limits>
+#include <type_traits>
+
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
@@ -131,30 +134,35 @@ __global__ void BinaryFloatFlatKernel(const T* a, const T* b, T* y, int64_t n, B
   }
 }
 
-// Element conversion; float16 goes through float32, bool is "not zero".
+// Element conversion as the CPU's Cast does it (models/cpu/cast.cc): float16 goes through
+// float32, bool is "not zero", and float -> integer saturates, with NaN giving 0.
 template <typename To, typename From>
 struct Convert {
-  __device__ static To Do(From v) { return static_cast<To>(v); }
-};
-template <typename To>
-struct Convert<To, __half> {
-  __device__ static To Do(__half v) { return static_cast<To>(__half2float(v)); }
-};
-template <typename From>
-struct Convert<__half, From> {
-  __device__ static __half Do(From v) { return __float2half(static_cast<float>(v)); }
-};
-template <>
-struct Convert<__half, __half> {
-  __device__ static __half Do(__half v) { return v; }
-};
-template <typename From>
-struct Convert<bool, From> {
-  __device__ static bool Do(From v) { return v != From(0); }
-};
-template <>
-struct Convert<bool, __half> {
-  __device__ static bool Do(__half v) { return __half2float(v) != 0.0f; }
+  __device__ static To Do(From v) {
+    using C = typename std::conditional<std::is_same<From, __half>::value, float, From>::type;
+    C c;
+    if constexpr (std::is_same<From, __half>::value) {
+      c = __half2float(v);
+    } else {
+      c = v;
+    }
+    if constexpr (std::is_same<To, bool>::value) {
+      return c != C(0);
+    } else if constexpr (std::is_same<To, __half>::value) {
+      return __float2half(static_cast<float>(c));
+    } else if constexpr (std::is_integral<To>::value && std::is_floating_point<C>::value) {
+      if (c != c) return To(0);
+      if (c <= static_cast<C>(::cuda::std::numeric_limits<To>::lowest())) {
+        return ::cuda::std::numeric_limits<To>::lowest();
+      }
+      if (c >= static_cast<C>(::cuda::std::numeric_limits<To>::max())) {
+        return ::cuda::std::numeric_limits<To>::max();
+      }
+      return static_cast<To>(c);
+    } else {
+      return static_cast<To>(c);
+    }
+  }
 };
 
 template <typename From, typename To>
