@@ -110,18 +110,7 @@ absl::StatusOr<std::unique_ptr<Model>> Model::FromGraph(Graph graph, LoadOptions
 
   model->graph_ = std::move(graph);
   const Graph& g = model->graph_;
-  // Last step reading each value; values never read by a later step are released at once.
-  std::vector<int> last_use(g.values.size(), -1);
-  for (size_t s = 0; s < g.nodes.size(); ++s) {
-    for (int in : g.nodes[s].inputs) {
-      if (in != kNoValue) last_use[in] = static_cast<int>(s);
-    }
-  }
-  std::vector<bool> pinned(g.values.size(), false);  // graph inputs, outputs and constants
-  for (int id : g.inputs) pinned[id] = true;
-  for (int id : g.outputs) pinned[id] = true;
-  for (const auto& [id, t] : g.constants) pinned[id] = true;
-
+  const std::vector<std::vector<int>> release = ReleaseSchedule(g);
   for (size_t s = 0; s < g.nodes.size(); ++s) {
     const Node& node = g.nodes[s];
     KernelInfo info{node, {}, {}};
@@ -139,20 +128,7 @@ absl::StatusOr<std::unique_ptr<Model>> Model::FromGraph(Graph graph, LoadOptions
       return absl::Status(kernel.status().code(),
                           absl::StrCat(node.Describe(), ": ", kernel.status().message()));
     }
-    Step step{&node, *std::move(kernel), {}, info.constant_inputs};
-    for (int out : node.outputs) {
-      if (out != kNoValue && !pinned[out] && last_use[out] < static_cast<int>(s)) {
-        step.release_after.push_back(out);  // produced but never read
-      }
-    }
-    for (int in : node.inputs) {
-      if (in != kNoValue && !pinned[in] && last_use[in] == static_cast<int>(s) &&
-          std::find(step.release_after.begin(), step.release_after.end(), in) ==
-              step.release_after.end()) {
-        step.release_after.push_back(in);
-      }
-    }
-    model->steps_.push_back(std::move(step));
+    model->steps_.push_back(Step{&node, *std::move(kernel), release[s], info.constant_inputs});
   }
   return model;
 }

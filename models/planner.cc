@@ -1,5 +1,6 @@
 #include "models/planner.h"
 
+#include <algorithm>
 #include <cmath>
 #include <deque>
 #include <limits>
@@ -400,6 +401,36 @@ void RemoveDeadNodes(Graph& graph) {
   for (auto it = graph.constants.begin(); it != graph.constants.end();) {
     it = needed[it->first] ? std::next(it) : graph.constants.erase(it);
   }
+}
+
+std::vector<std::vector<int>> ReleaseSchedule(const Graph& g) {
+  // Last step reading each value; values never read by a later step are released at once.
+  std::vector<int> last_use(g.values.size(), -1);
+  for (size_t s = 0; s < g.nodes.size(); ++s) {
+    for (int in : g.nodes[s].inputs) {
+      if (in != kNoValue) last_use[in] = static_cast<int>(s);
+    }
+  }
+  std::vector<bool> pinned(g.values.size(), false);  // graph inputs, outputs and constants
+  for (int id : g.inputs) pinned[id] = true;
+  for (int id : g.outputs) pinned[id] = true;
+  for (const auto& [id, t] : g.constants) pinned[id] = true;
+  std::vector<std::vector<int>> schedule(g.nodes.size());
+  for (size_t s = 0; s < g.nodes.size(); ++s) {
+    std::vector<int>& release = schedule[s];
+    for (int out : g.nodes[s].outputs) {
+      if (out != kNoValue && !pinned[out] && last_use[out] < static_cast<int>(s)) {
+        release.push_back(out);  // produced but never read
+      }
+    }
+    for (int in : g.nodes[s].inputs) {
+      if (in != kNoValue && !pinned[in] && last_use[in] == static_cast<int>(s) &&
+          std::find(release.begin(), release.end(), in) == release.end()) {
+        release.push_back(in);
+      }
+    }
+  }
+  return schedule;
 }
 
 }  // namespace inferd::models

@@ -41,6 +41,11 @@ void FoldPadIntoWindow(Graph& graph, PlanStats& stats);
 // Drops nodes none of whose outputs are needed for the graph outputs.
 void RemoveDeadNodes(Graph& graph);
 
+// For each node, in order, the values an executor can free once that node has run: the inputs
+// it is the last to read and the outputs nothing reads. Graph inputs, outputs and constants are
+// never listed. Shared by the CPU steps and device executors.
+std::vector<std::vector<int>> ReleaseSchedule(const Graph& graph);
+
 inline constexpr char kFusedActivation[] = "inferd.activation";
 inline constexpr char kFusedClipMin[] = "inferd.clip_min";
 inline constexpr char kFusedClipMax[] = "inferd.clip_max";

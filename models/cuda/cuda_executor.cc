@@ -17,6 +17,7 @@
 #include "models/cuda/cuda_kernel.h"
 #include "models/cuda/cuda_status.h"
 #include "models/cuda/elementwise.h"
+#include "models/planner.h"
 
 namespace inferd::models::cuda {
 namespace {
@@ -197,16 +198,7 @@ absl::Status CudaExecutor::Plan(const std::vector<TensorInfo>& inputs,
   inputs_ = inputs;
   outputs_ = outputs;
   const Graph& g = graph_;
-  std::vector<int> last_use(g.values.size(), -1);
-  for (size_t s = 0; s < g.nodes.size(); ++s) {
-    for (int in : g.nodes[s].inputs) {
-      if (in != kNoValue) last_use[in] = static_cast<int>(s);
-    }
-  }
-  std::vector<bool> pinned(g.values.size(), false);
-  for (int id : g.inputs) pinned[id] = true;
-  for (int id : g.outputs) pinned[id] = true;
-  for (const auto& [id, t] : g.constants) pinned[id] = true;
+  const std::vector<std::vector<int>> release = ReleaseSchedule(g);
   std::vector<std::string> missing;
   for (size_t s = 0; s < g.nodes.size(); ++s) {
     const Node& node = g.nodes[s];
@@ -231,20 +223,7 @@ absl::Status CudaExecutor::Plan(const std::vector<TensorInfo>& inputs,
       return absl::Status(kernel.status().code(),
                           absl::StrCat(node.Describe(), " on cuda: ", kernel.status().message()));
     }
-    Step step{&node, *std::move(kernel), {}, info.constant_inputs};
-    for (int out : node.outputs) {
-      if (out != kNoValue && !pinned[out] && last_use[out] < static_cast<int>(s)) {
-        step.release_after.push_back(out);
-      }
-    }
-    for (int in : node.inputs) {
-      if (in != kNoValue && !pinned[in] && last_use[in] == static_cast<int>(s) &&
-          std::find(step.release_after.begin(), step.release_after.end(), in) ==
-              step.release_after.end()) {
-        step.release_after.push_back(in);
-      }
-    }
-    steps_.push_back(std::move(step));
+    steps_.push_back(Step{&node, *std::move(kernel), release[s], info.constant_inputs});
   }
   if (!missing.empty()) {
     return absl::UnimplementedError(
