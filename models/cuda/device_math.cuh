@@ -7,6 +7,11 @@
 
 #include <cstdint>
 
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "models/cuda/cuda_status.h"
+#include "models/dtype.h"
+
 namespace inferd::models::cuda {
 
 template <typename T>
@@ -43,6 +48,22 @@ struct Dims8 {
   int rank = 0;
   int64_t d[8] = {0, 0, 0, 0, 0, 0, 0, 0};
 };
+
+// Calls fn(T{}) with T = float or __half for a float32 / float16 storage type, then checks the
+// launch; any other dtype is UNIMPLEMENTED naming `what`.
+template <typename Fn>
+absl::Status ForFloatType(DType dtype, const char* what, Fn fn) {
+  if (dtype == DType::kFloat32) {
+    fn(float{});
+  } else if (dtype == DType::kFloat16) {
+    fn(__half{});
+  } else {
+    return absl::UnimplementedError(
+        absl::StrCat(what, " on cuda does not support ", DTypeName(dtype)));
+  }
+  CUDA_RETURN_IF_LAUNCH_FAILED();
+  return absl::OkStatus();
+}
 
 }  // namespace inferd::models::cuda
 

@@ -244,17 +244,11 @@ absl::Status CastFrom(DType to, const From* x, void* y, int64_t n, cudaStream_t 
 absl::Status LaunchUnary(UnaryOp op, DType dtype, const void* x, void* y, int64_t n, float alpha,
                          float beta, cudaStream_t stream) {
   if (n == 0) return absl::OkStatus();
-  if (dtype == DType::kFloat32) {
-    UnaryKernel<<<Blocks(n), kThreads, 0, stream>>>(static_cast<const float*>(x),
-                                                    static_cast<float*>(y), n, op, alpha, beta);
-  } else if (dtype == DType::kFloat16) {
-    UnaryKernel<<<Blocks(n), kThreads, 0, stream>>>(static_cast<const __half*>(x),
-                                                    static_cast<__half*>(y), n, op, alpha, beta);
-  } else {
-    return Unsupported("activation", dtype);
-  }
-  CUDA_RETURN_IF_LAUNCH_FAILED();
-  return absl::OkStatus();
+  return ForFloatType(dtype, "activation", [&](auto tag) {
+    using T = decltype(tag);
+    UnaryKernel<<<Blocks(n), kThreads, 0, stream>>>(static_cast<const T*>(x), static_cast<T*>(y),
+                                                    n, op, alpha, beta);
+  });
 }
 
 absl::Status LaunchBinary(BinaryOp op, DType dtype, const void* a, const std::vector<int64_t>& a_shape,
@@ -355,19 +349,12 @@ absl::Status LaunchConvEpilogue(DType dtype, void* y, const void* bias, const vo
                                 float hi, cudaStream_t stream) {
   const int64_t n = batch * channels * spatial;
   if (n == 0) return absl::OkStatus();
-  if (dtype == DType::kFloat32) {
+  return ForFloatType(dtype, "Conv", [&](auto tag) {
+    using T = decltype(tag);
     EpilogueKernel<<<Blocks(n), kThreads, 0, stream>>>(
-        static_cast<float*>(y), static_cast<const float*>(bias),
-        static_cast<const float*>(residual), n, channels, spatial, Clamps(lo, hi), lo, hi);
-  } else if (dtype == DType::kFloat16) {
-    EpilogueKernel<<<Blocks(n), kThreads, 0, stream>>>(
-        static_cast<__half*>(y), static_cast<const __half*>(bias),
-        static_cast<const __half*>(residual), n, channels, spatial, Clamps(lo, hi), lo, hi);
-  } else {
-    return Unsupported("Conv", dtype);
-  }
-  CUDA_RETURN_IF_LAUNCH_FAILED();
-  return absl::OkStatus();
+        static_cast<T*>(y), static_cast<const T*>(bias), static_cast<const T*>(residual), n,
+        channels, spatial, Clamps(lo, hi), lo, hi);
+  });
 }
 
 absl::Status LaunchChannelAffine(DType dtype, const void* x, void* y, const float* scale,
@@ -375,19 +362,11 @@ absl::Status LaunchChannelAffine(DType dtype, const void* x, void* y, const floa
                                  int64_t spatial, cudaStream_t stream) {
   const int64_t n = batch * channels * spatial;
   if (n == 0) return absl::OkStatus();
-  if (dtype == DType::kFloat32) {
-    AffineKernel<<<Blocks(n), kThreads, 0, stream>>>(static_cast<const float*>(x),
-                                                     static_cast<float*>(y), scale, shift, n,
-                                                     channels, spatial);
-  } else if (dtype == DType::kFloat16) {
-    AffineKernel<<<Blocks(n), kThreads, 0, stream>>>(static_cast<const __half*>(x),
-                                                     static_cast<__half*>(y), scale, shift, n,
-                                                     channels, spatial);
-  } else {
-    return Unsupported("BatchNormalization", dtype);
-  }
-  CUDA_RETURN_IF_LAUNCH_FAILED();
-  return absl::OkStatus();
+  return ForFloatType(dtype, "BatchNormalization", [&](auto tag) {
+    using T = decltype(tag);
+    AffineKernel<<<Blocks(n), kThreads, 0, stream>>>(static_cast<const T*>(x), static_cast<T*>(y),
+                                                     scale, shift, n, channels, spatial);
+  });
 }
 
 absl::Status LaunchFillInts(const std::vector<int64_t>& values, DType dtype, void* y,

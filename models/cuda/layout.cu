@@ -310,19 +310,12 @@ absl::Status LaunchResize2D(DType dtype, const void* x, int64_t outer, int64_t h
                             cudaStream_t stream) {
   const int64_t total = outer * oh * ow;
   if (total == 0) return absl::OkStatus();
-  if (dtype == DType::kFloat32) {
-    Resize2DKernel<<<Blocks(total), kThreads, 0, stream>>>(
-        static_cast<const float*>(x), h, w, static_cast<float*>(y), oh, ow, total, scale_h,
-        scale_w, mode, coord, nearest);
-  } else if (dtype == DType::kFloat16) {
-    Resize2DKernel<<<Blocks(total), kThreads, 0, stream>>>(
-        static_cast<const __half*>(x), h, w, static_cast<__half*>(y), oh, ow, total, scale_h,
-        scale_w, mode, coord, nearest);
-  } else {
-    return absl::UnimplementedError(absl::StrCat("Resize on cuda does not support ", DTypeName(dtype)));
-  }
-  CUDA_RETURN_IF_LAUNCH_FAILED();
-  return absl::OkStatus();
+  return ForFloatType(dtype, "Resize", [&](auto tag) {
+    using T = decltype(tag);
+    Resize2DKernel<<<Blocks(total), kThreads, 0, stream>>>(static_cast<const T*>(x), h, w,
+                                                           static_cast<T*>(y), oh, ow, total,
+                                                           scale_h, scale_w, mode, coord, nearest);
+  });
 }
 
 }  // namespace inferd::models::cuda

@@ -94,19 +94,12 @@ absl::Status LaunchPool(PoolKind kind, DType dtype, const void* x, void* y, int6
   int64_t total = planes;
   for (int d = 0; d < g.dims; ++d) total *= g.out[d];
   if (total == 0) return absl::OkStatus();
-  if (dtype == DType::kFloat32) {
-    PoolKernel<<<Blocks(total), kThreads, 0, stream>>>(static_cast<const float*>(x),
-                                                       static_cast<float*>(y), total, g, kind,
+  return ForFloatType(dtype, "pooling", [&](auto tag) {
+    using T = decltype(tag);
+    PoolKernel<<<Blocks(total), kThreads, 0, stream>>>(static_cast<const T*>(x),
+                                                       static_cast<T*>(y), total, g, kind,
                                                        count_include_pad);
-  } else if (dtype == DType::kFloat16) {
-    PoolKernel<<<Blocks(total), kThreads, 0, stream>>>(static_cast<const __half*>(x),
-                                                       static_cast<__half*>(y), total, g, kind,
-                                                       count_include_pad);
-  } else {
-    return absl::UnimplementedError(absl::StrCat("pooling on cuda does not support ", DTypeName(dtype)));
-  }
-  CUDA_RETURN_IF_LAUNCH_FAILED();
-  return absl::OkStatus();
+  });
 }
 
 absl::Status LaunchReduce(bool mean, DType dtype, const void* x, void* y, int64_t outer,
@@ -115,17 +108,11 @@ absl::Status LaunchReduce(bool mean, DType dtype, const void* x, void* y, int64_
   if (total == 0) return absl::OkStatus();
   if (total > 0x7fffffff) return absl::UnimplementedError("reduction output too large");
   const unsigned int blocks = static_cast<unsigned int>(total);
-  if (dtype == DType::kFloat32) {
-    ReduceKernel<<<blocks, kThreads, 0, stream>>>(static_cast<const float*>(x),
-                                                  static_cast<float*>(y), reduce, inner, mean);
-  } else if (dtype == DType::kFloat16) {
-    ReduceKernel<<<blocks, kThreads, 0, stream>>>(static_cast<const __half*>(x),
-                                                  static_cast<__half*>(y), reduce, inner, mean);
-  } else {
-    return absl::UnimplementedError(absl::StrCat("reductions on cuda do not support ", DTypeName(dtype)));
-  }
-  CUDA_RETURN_IF_LAUNCH_FAILED();
-  return absl::OkStatus();
+  return ForFloatType(dtype, "a reduction", [&](auto tag) {
+    using T = decltype(tag);
+    ReduceKernel<<<blocks, kThreads, 0, stream>>>(static_cast<const T*>(x), static_cast<T*>(y),
+                                                  reduce, inner, mean);
+  });
 }
 
 }  // namespace inferd::models::cuda

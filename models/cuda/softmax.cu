@@ -52,17 +52,11 @@ absl::Status LaunchSoftmax(bool log, DType dtype, const void* x, void* y, int64_
   if (rows == 0 || axis == 0) return absl::OkStatus();
   if (rows > 0x7fffffff) return absl::UnimplementedError("softmax with too many rows");
   const unsigned int blocks = static_cast<unsigned int>(rows);
-  if (dtype == DType::kFloat32) {
-    SoftmaxKernel<<<blocks, kThreads, 0, stream>>>(static_cast<const float*>(x),
-                                                   static_cast<float*>(y), axis, inner, log);
-  } else if (dtype == DType::kFloat16) {
-    SoftmaxKernel<<<blocks, kThreads, 0, stream>>>(static_cast<const __half*>(x),
-                                                   static_cast<__half*>(y), axis, inner, log);
-  } else {
-    return absl::UnimplementedError(absl::StrCat("Softmax on cuda does not support ", DTypeName(dtype)));
-  }
-  CUDA_RETURN_IF_LAUNCH_FAILED();
-  return absl::OkStatus();
+  return ForFloatType(dtype, "Softmax", [&](auto tag) {
+    using T = decltype(tag);
+    SoftmaxKernel<<<blocks, kThreads, 0, stream>>>(static_cast<const T*>(x), static_cast<T*>(y),
+                                                   axis, inner, log);
+  });
 }
 
 }  // namespace inferd::models::cuda
