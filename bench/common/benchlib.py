@@ -3,6 +3,8 @@ framing for h2load bodies, tool output as JSON. Standard library only."""
 import argparse
 import json
 import math
+import os
+import re
 
 
 def percentile(sorted_values, q):
@@ -22,6 +24,50 @@ def h2load_latency(log_path):
     return {"p50_ms": round(percentile(lat, 0.5), 3), "p90_ms": round(percentile(lat, 0.9), 3),
             "p99_ms": round(percentile(lat, 0.99), 3), "p999_ms": round(percentile(lat, 0.999), 3),
             "logged": len(lat)}
+
+
+def parse_h2load(txt_path, framed_bytes):
+    """One h2load run of gRPC calls: its summary (txt_path), its latency (txt_path minus .txt
+    plus .log.json, or the raw .log) and what is wrong with it. Returns (result, problems);
+    problems is None when the summary is not understood (result then says so). Finish with
+    finish_result() once the caller has added its own checks."""
+    with open(txt_path) as f:
+        text = f.read()
+    r = {"file": os.path.basename(txt_path), "valid": False}
+    m = re.search(r"finished in ([\d.]+)(m?s), ([\d.]+) req/s", text)
+    req = re.search(r"requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, "
+                    r"(\d+) failed, (\d+) errored, (\d+) timeout", text)
+    codes = re.search(r"status codes: (\d+) 2xx", text)
+    data = re.search(r"\((\d+)\) data", text)
+    if not (m and req and codes and data):
+        r["problem"] = "h2load output not understood"
+        return r, None
+    total, _, done, ok, failed, errored, timeout = (int(x) for x in req.groups())
+    r.update(req_per_s=float(m.group(3)), requests=total, succeeded=ok,
+             data_bytes=int(data.group(1)), expected_data_bytes=total * framed_bytes)
+    log_path = txt_path[:-4] + ".log"
+    if os.path.exists(log_path + ".json"):
+        r.update(read_json(log_path + ".json"))
+    elif os.path.exists(log_path):
+        r.update(h2load_latency(log_path))
+    problems = []
+    if ok != total or done != total or failed or errored or timeout:
+        problems.append("%d of %d requests succeeded" % (ok, total))
+    if int(codes.group(1)) != total:
+        problems.append("%s of %d answers were HTTP 2xx" % (codes.group(1), total))
+    # A gRPC error is an HTTP 200 with no message: only the DATA bytes tell it apart.
+    if r["data_bytes"] != r["expected_data_bytes"]:
+        problems.append("received %d DATA bytes, %d answers of %d bytes are %d" %
+                        (r["data_bytes"], total, framed_bytes, r["expected_data_bytes"]))
+    return r, problems
+
+
+def finish_result(r, problems):
+    """Marks a parsed run valid when nothing is wrong with it, else says what is."""
+    r["valid"] = not problems
+    if problems:
+        r["problem"] = "; ".join(problems)
+    return r
 
 
 def frame(message):

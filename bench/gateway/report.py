@@ -44,7 +44,8 @@ import re
 import statistics
 import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
-from benchlib import h2load_latency, read_json, report_arguments  # noqa: E402
+import benchlib  # noqa: E402
+from benchlib import read_json, report_arguments  # noqa: E402
 
 
 PEERS = ("direct", "gateway", "nginx", "haproxy")
@@ -61,26 +62,12 @@ def rounds_of(work, phase, peer):
 
 
 def parse_h2load(txt_path, framed_bytes, proxy_cpu):
-    with open(txt_path) as f:
-        text = f.read()
-    r = {"file": os.path.basename(txt_path),
-         "round": int(re.search(r"_r(\d+)\.txt$", txt_path).group(1)), "valid": False}
-    m = re.search(r"finished in ([\d.]+)(m?s), ([\d.]+) req/s", text)
-    req = re.search(r"requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, "
-                    r"(\d+) failed, (\d+) errored, (\d+) timeout", text)
-    codes = re.search(r"status codes: (\d+) 2xx", text)
-    data = re.search(r"\((\d+)\) data", text)
-    if not (m and req and codes and data):
-        r["problem"] = "h2load output not understood"
+    r, problems = benchlib.parse_h2load(txt_path, framed_bytes)
+    r["round"] = int(re.search(r"_r(\d+)\.txt$", txt_path).group(1))
+    if problems is None:
         return r
-    total, _, done, ok, failed, errored, timeout = (int(x) for x in req.groups())
-    r.update(req_per_s=float(m.group(3)), requests=total, succeeded=ok,
-             data_bytes=int(data.group(1)), expected_data_bytes=total * framed_bytes)
     base = txt_path[:-4]
-    if os.path.exists(base + ".log.json"):
-        r.update(read_json(base + ".log.json"))
-    elif os.path.exists(base + ".log"):
-        r.update(h2load_latency(base + ".log"))
+    total = r["requests"]
     if os.path.exists(base + ".cpu.json"):
         cpu = read_json(base + ".cpu.json")
         r["cpu"] = cpu
@@ -91,20 +78,9 @@ def parse_h2load(txt_path, framed_bytes, proxy_cpu):
             if core is not None:
                 r["proxy_core_busy"] = core
                 r["proxy_core_us_per_request"] = round(core * cpu["wall_s"] * 1e6 / total, 1)
-    problems = []
-    if ok != total or done != total or failed or errored or timeout:
-        problems.append("%d of %d requests succeeded" % (ok, total))
-    if int(codes.group(1)) != total:
-        problems.append("%s of %d answers were HTTP 2xx" % (codes.group(1), total))
-    if r["data_bytes"] != r["expected_data_bytes"]:
-        problems.append("received %d DATA bytes, %d answers of %d bytes are %d" %
-                        (r["data_bytes"], total, framed_bytes, r["expected_data_bytes"]))
     if "p50_ms" not in r:
         problems.append("no latency log")
-    r["valid"] = not problems
-    if problems:
-        r["problem"] = "; ".join(problems)
-    return r
+    return benchlib.finish_result(r, problems)
 
 
 def mark_noise(r, meta, peer):

@@ -40,7 +40,8 @@ import os
 import re
 import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
-from benchlib import h2load_latency, read_json, report_arguments  # noqa: E402
+import benchlib  # noqa: E402
+from benchlib import read_json, report_arguments  # noqa: E402
 
 
 TARGETS = {"grpc": 0.6, "rest": 0.6, "resnet": 0.85}
@@ -55,38 +56,8 @@ def rounds_of(work, pattern):
 
 
 def parse_h2load(txt_path, framed_bytes):
-    with open(txt_path) as f:
-        text = f.read()
-    r = {"file": os.path.basename(txt_path), "valid": False}
-    m = re.search(r"finished in ([\d.]+)(m?s), ([\d.]+) req/s", text)
-    req = re.search(r"requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, "
-                    r"(\d+) failed, (\d+) errored, (\d+) timeout", text)
-    codes = re.search(r"status codes: (\d+) 2xx", text)
-    data = re.search(r"\((\d+)\) data", text)
-    if not (m and req and codes and data):
-        r["problem"] = "h2load output not understood"
-        return r
-    total, _, done, ok, failed, errored, timeout = (int(x) for x in req.groups())
-    r.update(req_per_s=float(m.group(3)), requests=total, succeeded=ok,
-             data_bytes=int(data.group(1)), expected_data_bytes=total * framed_bytes)
-    log_path = txt_path[:-4] + ".log"
-    if os.path.exists(log_path + ".json"):
-        r.update(read_json(log_path + ".json"))
-    elif os.path.exists(log_path):
-        r.update(h2load_latency(log_path))
-    problems = []
-    if ok != total or done != total or failed or errored or timeout:
-        problems.append("%d of %d requests succeeded" % (ok, total))
-    if int(codes.group(1)) != total:
-        problems.append("%s of %d answers were HTTP 2xx" % (codes.group(1), total))
-    # A gRPC error is an HTTP 200 with no message: only the DATA bytes tell it apart.
-    if r["data_bytes"] != r["expected_data_bytes"]:
-        problems.append("received %d DATA bytes, %d answers of %d bytes are %d" %
-                        (r["data_bytes"], total, framed_bytes, r["expected_data_bytes"]))
-    r["valid"] = not problems
-    if problems:
-        r["problem"] = "; ".join(problems)
-    return r
+    r, problems = benchlib.parse_h2load(txt_path, framed_bytes)
+    return r if problems is None else benchlib.finish_result(r, problems)
 
 
 def parse_wrk(txt_path, body_bytes):
