@@ -78,13 +78,7 @@ class Gateway:
         return {"%s:%d" % (r["host"], r["grpc_port"]): r["state"] for r in rows}
 
     def stop(self, sig=signal.SIGTERM, timeout=40):
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-        try:
-            code = self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            code = self.proc.wait()
+        code = replicas.stop_process(self.proc, sig, timeout)
         self.log.close()
         return code
 

@@ -89,6 +89,17 @@ def wait_for_ports(proc, log_path, what, patterns, timeout=20):
     return ports
 
 
+def stop_process(proc, sig=signal.SIGTERM, timeout=40):
+    """Sends `sig` (if it still runs), waits up to `timeout` s, then kills; the exit code."""
+    if proc.poll() is None:
+        proc.send_signal(sig)
+    try:
+        return proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        return proc.wait()
+
+
 class Server:
     """One inferd-server process with its ports parsed from its log."""
 
@@ -136,13 +147,7 @@ class Server:
         return resp.status, data
 
     def stop(self, sig=signal.SIGTERM, timeout=40):
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-        try:
-            code = self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            code = self.proc.wait()
+        code = stop_process(self.proc, sig, timeout)
         self.channel.close()
         self.log.close()
         return code
