@@ -5,6 +5,7 @@ import json
 import math
 import os
 import re
+import sys
 
 
 def percentile(sorted_values, q):
@@ -68,6 +69,19 @@ def finish_result(r, problems):
     if problems:
         r["problem"] = "; ".join(problems)
     return r
+
+
+def write_results(result, json_out, invalid):
+    """Writes a report's result (with its invalid measurements) as JSON to json_out, says where,
+    and lists each invalid measurement on stderr."""
+    result["invalid_measurements"] = invalid
+    os.makedirs(os.path.dirname(os.path.abspath(json_out)), exist_ok=True)
+    with open(json_out, "w") as f:
+        json.dump(result, f, indent=1)
+        f.write("\n")
+    print("results: %s" % json_out)
+    for line in invalid:
+        print("INVALID: " + line, file=sys.stderr)
 
 
 def frame(message):

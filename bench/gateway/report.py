@@ -38,7 +38,6 @@ request), with the same 0.8 target (--check applies all three).
 """
 
 import glob
-import json
 import os
 import re
 import statistics
@@ -312,14 +311,7 @@ def main():
     invalid = ["%s %s: %s" % (peer, r["file"], r.get("problem"))
                for peer, sec in result["peers"].items()
                for phase in ("closed", "rate") for r in sec[phase]["rounds"] if not r["valid"]]
-    result["invalid_measurements"] = invalid
-    os.makedirs(os.path.dirname(os.path.abspath(a.json_out)), exist_ok=True)
-    with open(a.json_out, "w") as f:
-        json.dump(result, f, indent=1)
-        f.write("\n")
-    print("results: %s" % a.json_out)
-    for line in invalid:
-        print("INVALID: " + line, file=sys.stderr)
+    benchlib.write_results(result, a.json_out, invalid)
     if invalid:
         return 1
     t = result.get("targets", {})

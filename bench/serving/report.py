@@ -240,14 +240,7 @@ def main():
     for r in result.get("resnet", {}).get("serving", {}).get("rounds", []):
         if not r["valid"]:
             invalid.append("resnet serving: %s" % r.get("problem"))
-    result["invalid_measurements"] = invalid
-    os.makedirs(os.path.dirname(os.path.abspath(a.json_out)), exist_ok=True)
-    with open(a.json_out, "w") as f:
-        json.dump(result, f, indent=1)
-        f.write("\n")
-    print("results: %s" % a.json_out)
-    for line in invalid:
-        print("INVALID: " + line, file=sys.stderr)
+    benchlib.write_results(result, a.json_out, invalid)
     below = [n for n in ("grpc", "rest", "resnet") if result.get(n, {}).get("meets_target") is False]
     if invalid:
         return 1

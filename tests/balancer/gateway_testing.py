@@ -15,21 +15,11 @@ LOAD_SECONDS = float(os.environ.get("INFERD_GATEWAY_LOAD_SECONDS", "20"))
 
 
 def init(argv):
-    """Parses the test binary paths, generates the Python stubs; returns the unittest args."""
-    import argparse
-    import warnings
+    """Parses the test binary paths (the replicas' and --gateway), generates the Python stubs;
+    returns the unittest args."""
     global ARGS
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--gateway", required=True)
-    parser.add_argument("--server", required=True)
-    parser.add_argument("--run", required=True)
-    parser.add_argument("--src", required=True)
-    parser.add_argument("--out", required=True)
-    ARGS, rest = parser.parse_known_args(argv)
-    os.makedirs(ARGS.out, exist_ok=True)
-    warnings.simplefilter("ignore", ResourceWarning)
-    replicas.ARGS = ARGS
-    replicas.generate_stubs(ARGS.src, os.path.join(ARGS.out, "stubs"))
+    rest = replicas.init(argv, extra=("gateway",))
+    ARGS = replicas.ARGS
     return rest
 
 

@@ -727,17 +727,22 @@ class DrainTest(unittest.TestCase):
         self.assertGreater(int(m.group(1)), 0, "SIGTERM should find requests in flight")
 
 
-def main():
+def init(argv, extra=()):
+    """Parses the binaries' paths (--server, --run, --src, --out and the `extra` ones, all
+    required) into ARGS and generates the Python stubs; returns the unittest arguments."""
     global ARGS
     parser = argparse.ArgumentParser()
-    parser.add_argument("--server", required=True)
-    parser.add_argument("--run", required=True)
-    parser.add_argument("--src", required=True)
-    parser.add_argument("--out", required=True)
-    ARGS, rest = parser.parse_known_args()
+    for name in ("server", "run", "src", "out") + tuple(extra):
+        parser.add_argument("--" + name, required=True)
+    ARGS, rest = parser.parse_known_args(argv)
     os.makedirs(ARGS.out, exist_ok=True)
     warnings.simplefilter("ignore", ResourceWarning)
     generate_stubs(ARGS.src, os.path.join(ARGS.out, "stubs"))
+    return rest
+
+
+def main():
+    rest = init(sys.argv[1:])
     unittest.main(argv=[sys.argv[0]] + rest, verbosity=2)
 
 
