@@ -95,8 +95,9 @@ std::vector<Replica*> Balancer::Candidates(const ReplicaSet& set, absl::Time now
   return draining_healthy.empty() ? draining : draining_healthy;
 }
 
-bool Balancer::OtherHas(absl::Span<const Replica* const> exclude, absl::Time now,
-                        const ModelRequirement& need) const {
+bool Balancer::RetryNotFound(absl::Span<const Replica* const> exclude, absl::Time now,
+                             const ModelRequirement& need) const {
+  if (need.specific()) return true;
   const std::shared_ptr<const ReplicaSet> set = replicas();
   for (const Replica* r : Candidates(*set, now)) {
     if (Excluded(r, exclude)) continue;

@@ -65,11 +65,13 @@ class Balancer {
   // request names one), only replicas known to have it are considered, unless none is: then all.
   std::shared_ptr<Replica> Pick(absl::Span<const Replica* const> exclude, absl::Time now,
                                 const ModelRequirement* need = nullptr);
-  // Whether a replica not in `exclude` that may be used now is known to have `need`: after a
-  // NOT_FOUND, the call is worth trying there (a replica that restarted answers NOT_FOUND until
-  // its models load, while its last polled status still lists them).
-  bool OtherHas(absl::Span<const Replica* const> exclude, absl::Time now,
-                const ModelRequirement& need) const;
+  // Whether a call that a replica answered NOT_FOUND (404) for is worth another replica not in
+  // `exclude`: always when it names a version or label (they are rolled out replica by
+  // replica), else when another usable replica is known to have the model (a replica that
+  // restarted answers NOT_FOUND until its models load, while its last polled status still lists
+  // them). A model no replica has is not retried.
+  bool RetryNotFound(absl::Span<const Replica* const> exclude, absl::Time now,
+                     const ModelRequirement& need) const;
 
   // The request on `replica` ended; `failure` as in Replica::End.
   void Report(Replica& replica, bool failure, absl::Duration latency, absl::Time now);

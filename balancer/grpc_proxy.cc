@@ -180,9 +180,8 @@ class GrpcProxy::Call : public grpc::ServerGenericBidiReactor {
     const bool unreached = unavailable && !was_connected_;
     // A replica without the model, version or label asked for did nothing: another may have
     // it (a restarted replica still loading its models answers NOT_FOUND until it has them).
-    const bool missing =
-        status.error_code() == grpc::StatusCode::NOT_FOUND && need_ &&
-        (need_->specific() || proxy_->balancer_->OtherHas(tried_, now, *need_));
+    const bool missing = status.error_code() == grpc::StatusCode::NOT_FOUND && need_ &&
+                         proxy_->balancer_->RetryNotFound(tried_, now, *need_);
     if (missing && attempts_ < proxy_->options_.max_attempts && !cancelled()) {
       last_ = std::move(status);
       return Attempt();

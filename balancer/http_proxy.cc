@@ -280,8 +280,7 @@ class HttpProxy::Impl::Exchange : public std::enable_shared_from_this<Exchange> 
     out.body = std::move(res.body());
     if (status == 503 && idempotent_ && MayRetry()) return Retry(std::move(out));
     // This replica lacks the model, version or label asked for; another may have it.
-    if (status == 404 && need_ &&
-        (need_->specific() || impl_->balancer_->OtherHas(tried_, absl::Now(), *need_)) &&
+    if (status == 404 && need_ && impl_->balancer_->RetryNotFound(tried_, absl::Now(), *need_) &&
         MayRetry(/*reached=*/false)) {
       return Retry(std::move(out));
     }

@@ -57,17 +57,20 @@ absl::StatusOr<std::vector<models::Tensor>> ValidateInputs(const ServableModel& 
   const Signature& sig = servable.signature();
   bool names_match = inputs.size() == sig.inputs.size();
   std::vector<bool> given(sig.inputs.size(), false);
+  std::vector<int> index(inputs.size(), -1);  // each given input's position in the signature
   for (size_t i = 0; names_match && i < inputs.size(); ++i) {
-    const int index = sig.InputIndex(inputs[i].first);
-    names_match = index >= 0 && !given[index];
-    if (names_match) given[index] = true;
+    index[i] = sig.InputIndex(inputs[i].first);
+    names_match = index[i] >= 0 && !given[index[i]];
+    if (names_match) given[index[i]] = true;
   }
   if (!names_match) return InputNamesError(sig, inputs);
   std::vector<models::Tensor> ordered(sig.inputs.size());
   int64_t batch = -1;
   std::string batch_input;
-  for (auto& [name, t] : inputs) {
-    const TensorSpec& spec = sig.inputs[sig.InputIndex(name)];
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const std::string& name = inputs[i].first;
+    const EdgeTensor& t = inputs[i].second;
+    const TensorSpec& spec = sig.inputs[index[i]];
     if (t.dtype != spec.dtype) {
       return absl::InvalidArgumentError(absl::StrCat("input \"", name, "\": expected dtype ",
                                                      DTypeDescription(spec.dtype), ", got ",
@@ -97,25 +100,24 @@ absl::StatusOr<std::vector<models::Tensor>> ValidateInputs(const ServableModel& 
       batch = t.shape[0];
       batch_input = name;
     }
-    const int index = sig.InputIndex(name);
-    if (t.is_string() &&
-        (servable.pipeline() == nullptr || servable.pipeline()->image_input(index) == nullptr)) {
+    if (t.is_string() && (servable.pipeline() == nullptr ||
+                          servable.pipeline()->image_input(index[i]) == nullptr)) {
       return absl::InvalidArgumentError(
           absl::StrCat("input \"", name, "\": DT_STRING inputs are not supported by this model"));
     }
-    if (!t.is_string()) ordered[index] = t.tensor;
+    if (!t.is_string()) ordered[index[i]] = t.tensor;
   }
-  for (auto& [name, t] : inputs) {
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const EdgeTensor& t = inputs[i].second;
     if (!t.is_string()) continue;
-    const int index = sig.InputIndex(name);
     const absl::Time start = absl::Now();
-    auto tensor = servable.pipeline()->Preprocess(index, t.strings);
+    auto tensor = servable.pipeline()->Preprocess(index[i], t.strings);
     if (metrics != nullptr) {
       metrics->RecordImagePreprocess(model_name, tensor.status(), absl::Now() - start,
                                      static_cast<int64_t>(t.strings.size()));
     }
     if (!tensor.ok()) return tensor.status();
-    ordered[index] = std::move(*tensor);
+    ordered[index[i]] = std::move(*tensor);
   }
   return ordered;
 }
