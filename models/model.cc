@@ -50,6 +50,9 @@ class Model::BufferPool : public TensorAllocator {
   }
 
   std::vector<Tensor> values;  // one per graph value, empty between runs
+  // One step's input pointers and outputs, reused from step to step and run to run.
+  std::vector<const Tensor*> in_ptrs;
+  std::vector<Tensor> outs;
 
  private:
   std::vector<std::shared_ptr<Buffer>> free_;  // sorted by capacity
@@ -194,8 +197,8 @@ absl::StatusOr<std::vector<Tensor>> Model::Run(const std::vector<Tensor>& inputs
   values.resize(g.values.size());
   for (size_t i = 0; i < inputs.size(); ++i) values[g.inputs[i]] = inputs[i];
 
-  std::vector<const Tensor*> in_ptrs;
-  std::vector<Tensor> outs;
+  std::vector<const Tensor*>& in_ptrs = pool->in_ptrs;
+  std::vector<Tensor>& outs = pool->outs;
   absl::Status status;
   for (const Step& step : steps_) {
     const Node& node = *step.node;
@@ -229,12 +232,14 @@ absl::StatusOr<std::vector<Tensor>> Model::Run(const std::vector<Tensor>& inputs
   }
   std::vector<Tensor> results;
   if (status.ok()) {
+    results.reserve(g.outputs.size());
     for (int id : g.outputs) {
       auto it = g.constants.find(id);
       results.push_back(it != g.constants.end() ? it->second : values[id]);
     }
   }
   for (Tensor& t : values) t = Tensor();
+  outs.clear();
   ReturnPool(std::move(pool));
   RETURN_IF_ERROR(status);
   for (size_t i = 0; i < results.size(); ++i) {

@@ -9,13 +9,16 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/inlined_vector.h"
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
 #include "models/dtype.h"
 
 namespace inferd::models {
 
-using Shape = std::vector<int64_t>;
+// Dimensions, outermost first. Inline up to rank 6, so that making, copying and reshaping the
+// tensors of a model run allocates nothing for their shapes.
+using Shape = absl::InlinedVector<int64_t, 6>;
 
 // Number of elements of `shape` (1 for a scalar); -1 if a dimension is negative or the product
 // overflows int64.

@@ -70,7 +70,7 @@ void ThreadPool::WorkerLoop() {
   }
 }
 
-void ThreadPool::ParallelTasks(int64_t num_tasks, const std::function<void(int64_t)>& fn) {
+void ThreadPool::ParallelTasks(int64_t num_tasks, absl::FunctionRef<void(int64_t)> fn) {
   if (num_tasks <= 0) return;
   if (num_tasks == 1 || workers_.empty() || in_pool_task) {
     for (int64_t t = 0; t < num_tasks; ++t) fn(t);
@@ -101,7 +101,7 @@ void ThreadPool::ParallelTasks(int64_t num_tasks, const std::function<void(int64
 }
 
 void ThreadPool::ParallelFor(int64_t n, int64_t min_chunk,
-                             const std::function<void(int64_t, int64_t)>& fn) {
+                             absl::FunctionRef<void(int64_t, int64_t)> fn) {
   if (n <= 0) return;
   min_chunk = std::max<int64_t>(1, min_chunk);
   const int64_t chunks = std::min<int64_t>(num_threads_, (n + min_chunk - 1) / min_chunk);

@@ -7,10 +7,11 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
-#include <functional>
 #include <mutex>
 #include <thread>
 #include <vector>
+
+#include "absl/functional/function_ref.h"
 
 namespace inferd::models {
 
@@ -26,11 +27,12 @@ class ThreadPool {
   int num_threads() const { return num_threads_; }
 
   // Runs fn(begin, end) over a partition of [0, n) into at most num_threads() contiguous
-  // ranges of at least `min_chunk` items; returns when all have finished.
-  void ParallelFor(int64_t n, int64_t min_chunk, const std::function<void(int64_t, int64_t)>& fn);
+  // ranges of at least `min_chunk` items; returns when all have finished. `fn` is taken by
+  // reference (no copy, no allocation): both calls return only after its last use.
+  void ParallelFor(int64_t n, int64_t min_chunk, absl::FunctionRef<void(int64_t, int64_t)> fn);
 
   // Runs fn(task) for task in [0, num_tasks), distributing tasks dynamically.
-  void ParallelTasks(int64_t num_tasks, const std::function<void(int64_t)>& fn);
+  void ParallelTasks(int64_t num_tasks, absl::FunctionRef<void(int64_t)> fn);
 
  private:
   void WorkerLoop();
@@ -52,7 +54,7 @@ class ThreadPool {
 
   // The current job; written under mu_ before next_task_ is reset (release), so a worker that
   // takes a task index from next_task_ (acquire) sees the job and count it belongs to.
-  std::atomic<const std::function<void(int64_t)>*> job_{nullptr};
+  std::atomic<const absl::FunctionRef<void(int64_t)>*> job_{nullptr};
   std::atomic<int64_t> num_tasks_{0};
   std::atomic<int64_t> next_task_{0};
   std::atomic<uint64_t> published_generation_{0};

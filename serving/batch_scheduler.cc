@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
 
 namespace inferd::serving {
 namespace {
@@ -61,13 +62,18 @@ int64_t TaskSize(const BatchTask& task) {
 
 }  // namespace
 
-absl::Status BatchQueue::Schedule(BatchTask task) {
-  const int64_t size = TaskSize(task);
+absl::Status BatchQueue::CheckTaskSize(int64_t size) const {
   if (options_.merge && size > options_.max_batch_size) {
     return absl::InvalidArgumentError(
         absl::StrCat("Task size ", size, " is larger than maximum batch size ",
                      options_.max_batch_size));
   }
+  return absl::OkStatus();
+}
+
+absl::Status BatchQueue::Schedule(BatchTask task) {
+  const int64_t size = TaskSize(task);
+  RETURN_IF_ERROR(CheckTaskSize(size));
   const absl::Time now = absl::Now();
   {
     absl::MutexLock lock(&scheduler_->mu_);
@@ -91,14 +97,40 @@ absl::Status BatchQueue::Schedule(BatchTask task) {
     open->oldest = std::min(open->oldest, now);
     if (!options_.merge || open->size >= options_.max_batch_size) open->closed = true;
     ++queued_;
-    ++scheduler_->generation_;
+    // Wake the batch threads only for queues they serve.
+    if (!options_.caller_runs) ++scheduler_->generation_;
   }
+  if (options_.caller_runs) RunAsCaller();
   return absl::OkStatus();
 }
 
-int64_t BatchQueue::queued_tasks() const {
+absl::Status BatchQueue::RunNow(BatchTask task) {
+  const int64_t size = TaskSize(task);
+  RETURN_IF_ERROR(CheckTaskSize(size));
+  Batch batch;
+  batch.size = size;
+  batch.oldest = absl::Now();
+  batch.tasks.push_back(std::move(task));
+  Process(std::move(batch));
+  return absl::OkStatus();
+}
+
+void BatchQueue::RunAsCaller() {
+  // Running the last task may drop the last handle on this queue's model version, which removes
+  // the queue: keep it alive until the loop is done.
+  const std::shared_ptr<BatchQueue> self = shared_from_this();
   absl::MutexLock lock(&scheduler_->mu_);
-  return queued_;
+  if (callers_ >= options_.max_callers) return;  // a running caller will take the task
+  ++callers_;
+  while (!batches_.empty()) {
+    Batch batch = std::move(batches_.front());
+    batches_.pop_front();
+    queued_ -= static_cast<int64_t>(batch.tasks.size());
+    scheduler_->mu_.Unlock();
+    Process(std::move(batch));
+    scheduler_->mu_.Lock();
+  }
+  --callers_;
 }
 
 void BatchQueue::Process(Batch batch) {
@@ -216,7 +248,7 @@ bool BatchScheduler::TakeReadyLocked(std::shared_ptr<BatchQueue>* queue, BatchQu
   for (size_t k = 0; k < queues_.size(); ++k) {
     const size_t i = (next_queue_ + k) % queues_.size();
     BatchQueue& q = *queues_[i];
-    if (q.batches_.empty()) continue;
+    if (q.batches_.empty() || q.options_.caller_runs) continue;  // callers serve those
     BatchQueue::Batch& front = q.batches_.front();
     const absl::Time ready_at = front.closed ? now : front.oldest + q.options_.batch_timeout;
     if (ready_at <= now) {

@@ -9,10 +9,18 @@
 // deadline passed, concatenates inputs along dimension 0, pads to the next allowed batch size,
 // runs the model once, and splits the outputs back to the tasks.
 //
+// A queue with `caller_runs` (for models cheaper than a thread handoff, batch_timeout zero) is
+// never served by the batch threads: the thread that schedules a task, finding fewer than
+// `max_callers` threads running this queue's batches, runs batches itself until the queue is
+// empty. Tasks that arrive meanwhile form the next batch, so batches grow with the load and no
+// thread is woken to run them. (So Schedule() may take a while: callers whose thread must stay
+// free, such as an HTTP connection's, should run such small models without the queue.)
+//
 // Thread-safe. Queues may be added and removed while the scheduler runs.
 #ifndef INFERD_SERVING_BATCH_SCHEDULER_H_
 #define INFERD_SERVING_BATCH_SCHEDULER_H_
 
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -38,6 +46,9 @@ struct BatchQueueOptions {
   int64_t max_enqueued_batches = 10;
   // Increasing; the last equals max_batch_size. Empty: batches run at their natural size.
   std::vector<int64_t> allowed_batch_sizes;
+  // Batches run on the threads that call Schedule() (see above); requires a zero batch_timeout.
+  bool caller_runs = false;
+  int max_callers = 1;
 };
 
 struct BatchStats {
@@ -54,20 +65,25 @@ using BatchRunFn =
 struct BatchTask {
   std::vector<models::Tensor> inputs;  // all with the same dimension 0 (the task size)
   absl::Time deadline = absl::InfiniteFuture();
-  // Receives this task's outputs (or the error). Called exactly once, on a batch thread, or not
-  // at all if Schedule() fails.
+  // Receives this task's outputs (or the error). Called exactly once, on a batch thread (or, with
+  // caller_runs, on a thread inside Schedule()), or not at all if Schedule() fails.
   std::function<void(absl::StatusOr<std::vector<models::Tensor>>)> done;
 };
 
 class BatchScheduler;
 
-class BatchQueue {
+class BatchQueue : public std::enable_shared_from_this<BatchQueue> {
  public:
   // UNAVAILABLE "The batch scheduling queue to which this task was submitted is full" when full;
-  // INVALID_ARGUMENT when a task is larger than max_batch_size.
+  // INVALID_ARGUMENT when a task is larger than max_batch_size. With caller_runs it may run
+  // batches (this task's among them) before it returns.
   absl::Status Schedule(BatchTask task);
-  // Tasks waiting (not yet taken by a batch thread).
-  int64_t queued_tasks() const;
+  // Runs `task` on this thread now, as a batch of its own (padded, counted and split as any
+  // batch), without the queue: for callers that must not run other tasks' batches. Fails as
+  // Schedule() does for a task larger than max_batch_size.
+  absl::Status RunNow(BatchTask task);
+  // Tasks waiting (not yet taken by a batch thread); a lock-free read, for metrics.
+  int64_t queued_tasks() const { return queued_.load(std::memory_order_relaxed); }
   const BatchQueueOptions& options() const { return options_; }
 
  private:
@@ -86,6 +102,10 @@ class BatchQueue {
         options_(std::move(options)),
         on_batch_(std::move(on_batch)) {}
   void Process(Batch batch);
+  // INVALID_ARGUMENT for a task of `size` rows larger than max_batch_size.
+  absl::Status CheckTaskSize(int64_t size) const;
+  // With caller_runs: runs batches until the queue is empty, unless max_callers already do.
+  void RunAsCaller();
 
   BatchScheduler* const scheduler_;
   const std::string name_;
@@ -94,7 +114,9 @@ class BatchQueue {
   const std::function<void(const BatchStats&)> on_batch_;
   // Guarded by scheduler_->mu_.
   std::deque<Batch> batches_;
-  int64_t queued_ = 0;
+  // Written under the lock; read without it by queued_tasks().
+  std::atomic<int64_t> queued_{0};
+  int callers_ = 0;  // threads in RunAsCaller's loop
 };
 
 class BatchScheduler {

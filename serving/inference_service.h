@@ -73,6 +73,8 @@ class ServableModel : public loader::Servable {
   bool RunsInline(int64_t rows, absl::Duration limit) const {
     return !batched_ && row_cost_ * static_cast<double>(rows) <= limit;
   }
+  // Whether batches run on the request threads that schedule them (see BatchQueueOptions).
+  bool CallersRunBatches() const { return queue_->options().caller_runs; }
 
  private:
   std::unique_ptr<models::Model> model_;
@@ -90,6 +92,9 @@ struct PredictCall {
   NamedTensors inputs;
   std::vector<std::string> output_filter;  // empty: all outputs
   absl::Time deadline = absl::InfiniteFuture();
+  // The caller's thread must not be kept for other requests (its connection waits for it):
+  // a small model whose batches run on request threads then runs this request alone.
+  bool thread_bound = false;
 };
 
 struct PredictResult {

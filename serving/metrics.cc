@@ -193,12 +193,20 @@ void Metrics::RecordImagePreprocess(const std::string& model, const absl::Status
 
 void Metrics::RecordBatch(const std::string& model, int64_t batch_size, int64_t padding,
                           absl::Duration queue_wait) {
-  tf_queuing_latency_.Add({{"model_name", model}}, TfLatencyBuckets()).Observe(Micros(queue_wait));
-  tf_input_batch_size_.Add({{"model_name", model}}, PowersOfTwo(12)).Observe(batch_size);
-  tf_processed_batch_size_.Add({{"model_name", model}}, PowersOfTwo(12))
-      .Observe(batch_size + padding);
-  tf_padding_size_.Add({{"model_name", model}}, PowersOfTwo(12)).Observe(padding);
-  batch_size_.Add({{"model", model}}, PowersOfTwo(12)).Observe(batch_size);
+  const BatchSeries series = CachedSeries(cache_mu_, batch_series_, model, [&] {
+    BatchSeries s;
+    s.queuing_latency = &tf_queuing_latency_.Add({{"model_name", model}}, TfLatencyBuckets());
+    s.input_size = &tf_input_batch_size_.Add({{"model_name", model}}, PowersOfTwo(12));
+    s.processed_size = &tf_processed_batch_size_.Add({{"model_name", model}}, PowersOfTwo(12));
+    s.padding = &tf_padding_size_.Add({{"model_name", model}}, PowersOfTwo(12));
+    s.size = &batch_size_.Add({{"model", model}}, PowersOfTwo(12));
+    return s;
+  });
+  series.queuing_latency->Observe(Micros(queue_wait));
+  series.input_size->Observe(batch_size);
+  series.processed_size->Observe(batch_size + padding);
+  series.padding->Observe(padding);
+  series.size->Observe(batch_size);
 }
 
 void Metrics::SetQueueDepth(const std::string& model, int64_t version, int64_t depth) {

@@ -61,6 +61,14 @@ class Metrics {
   RequestSeries RequestSeriesFor(const std::string& model, int64_t version,
                                  const std::string& api, const std::string& entrypoint,
                                  const absl::Status& status);
+  // The series one batch of a model updates.
+  struct BatchSeries {
+    prometheus::Histogram* queuing_latency;
+    prometheus::Histogram* input_size;
+    prometheus::Histogram* processed_size;
+    prometheus::Histogram* padding;
+    prometheus::Histogram* size;
+  };
 
   std::shared_ptr<prometheus::Registry> registry_;
   prometheus::Family<prometheus::Counter>& tf_request_count_;
@@ -91,6 +99,7 @@ class Metrics {
       ABSL_GUARDED_BY(cache_mu_);
   absl::flat_hash_map<std::string, prometheus::Gauge*> queue_depth_series_
       ABSL_GUARDED_BY(cache_mu_);
+  absl::flat_hash_map<std::string, BatchSeries> batch_series_ ABSL_GUARDED_BY(cache_mu_);
 };
 
 }  // namespace inferd::serving

@@ -38,6 +38,20 @@ void Gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, T alpha, 
     }
     return;
   }
+  // A few rows times a transposed B (a fully connected layer on a small batch): dot products of
+  // contiguous rows, without the temporaries Eigen's matrix-vector product allocates.
+  if (!trans_a && trans_b && m <= 4) {
+    using Vec = Eigen::Matrix<T, Eigen::Dynamic, 1>;
+    for (int64_t i = 0; i < m; ++i) {
+      const Eigen::Map<const Vec> ai(a + i * lda, k);
+      T* ci = c + i * ldc;
+      for (int64_t j = 0; j < n; ++j) {
+        const T dot = ai.dot(Eigen::Map<const Vec>(b + j * ldb, k));
+        ci[j] = accumulate ? ci[j] + alpha * dot : alpha * dot;
+      }
+    }
+    return;
+  }
   // A stored transposed (K x M row-major) is the same memory as M x K column-major.
   if (!trans_a && !trans_b) {
     Eigen::Map<const RowMat<T>, 0, Stride> am(a, m, k, Stride(lda));

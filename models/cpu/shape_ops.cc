@@ -70,7 +70,7 @@ class ReshapeKernel : public Kernel {
       }
       dims[infer] = x->num_elements() / known;
     }
-    ASSIGN_OR_RETURN(Tensor y, x->Reshaped(dims));
+    ASSIGN_OR_RETURN(Tensor y, x->Reshaped(Shape(dims.begin(), dims.end())));
     ctx.Set(0, std::move(y));
     return absl::OkStatus();
   }

@@ -35,9 +35,9 @@ absl::StatusOr<WindowGeometry> ComputeWindow(const WindowAttrs& attrs,
     return absl::UnimplementedError(
         absl::StrCat(n, " spatial dimensions are not supported (1 to ", kMaxSpatial, ")"));
   }
-  const auto& k = attrs.kernel_shape.empty() ? std::vector<int64_t>(kernel.begin(), kernel.end())
-                                             : attrs.kernel_shape;
-  auto check_len = [&](const std::vector<int64_t>& v, size_t want, const char* what) {
+  const absl::Span<const int64_t> k =
+      attrs.kernel_shape.empty() ? kernel : absl::MakeConstSpan(attrs.kernel_shape);
+  auto check_len = [&](absl::Span<const int64_t> v, size_t want, const char* what) {
     if (!v.empty() && v.size() != want) {
       return absl::InvalidArgumentError(
           absl::StrCat(what, " has ", v.size(), " values; expected ", want));

@@ -310,7 +310,7 @@ absl::Status CudaExecutor::Enqueue(
     for (size_t o = 0; o < node.outputs.size(); ++o) {
       if (node.outputs[o] != kNoValue) values[node.outputs[o]] = std::move(outs[o]);
     }
-    for (int id : step.release_after) values[id] = DeviceTensor();
+    for (int id : step.release_after) values[id].Clear();
   }
   // Outputs: float values back to the declared float32, then to the host.
   std::vector<DeviceTensor> results;
@@ -346,7 +346,7 @@ std::optional<std::vector<Shape>> CudaExecutor::BatchShapes(int64_t batch) const
   std::vector<Shape> shapes;
   for (const TensorInfo& info : inputs_) {
     if (!info.has_shape || info.dims.empty() || info.dims[0] >= 0) return std::nullopt;
-    Shape shape = info.dims;
+    Shape shape(info.dims.begin(), info.dims.end());
     for (size_t d = 1; d < shape.size(); ++d) {
       if (shape[d] < 0) return std::nullopt;
     }

@@ -37,6 +37,16 @@ struct DeviceTensor {
   std::shared_ptr<const std::vector<int64_t>> host_ints;   // integer values, if known
   std::shared_ptr<const std::vector<double>> host_floats;  // float values, if known
 
+  // Lets go of the memory and values (member by member: assigning a fresh DeviceTensor makes
+  // GCC 12 warn about the inline shape storage it moves from).
+  void Clear() {
+    dtype = DType::kUndefined;
+    shape.clear();
+    memory.reset();
+    data = nullptr;
+    host_ints.reset();
+    host_floats.reset();
+  }
   int64_t num_elements() const { return NumElements(shape); }
   size_t bytes() const { return static_cast<size_t>(num_elements()) * DTypeSize(dtype); }
   template <typename T>
@@ -144,6 +154,10 @@ class CudaKernelRegistry {
 const CudaKernelRegistry& CudaKernels();
 
 // Host-side helpers for kernels.
+// A shape as the launchers (compiled by nvcc, which sees no Abseil) take it.
+inline std::vector<int64_t> Dims(absl::Span<const int64_t> shape) {
+  return std::vector<int64_t>(shape.begin(), shape.end());
+}
 // The values of an integer input known on the host (a constant, or a shape computation);
 // FAILED_PRECONDITION naming `what` when they are only on the device.
 absl::StatusOr<std::vector<int64_t>> HostInts(const DeviceTensor& t, std::string_view what);

@@ -1,7 +1,9 @@
 #include "serving/batch_scheduler.h"
 
+#include <algorithm>
 #include <atomic>
 #include <mutex>
+#include <thread>
 
 #include "absl/synchronization/notification.h"
 #include "gtest/gtest.h"
@@ -9,17 +11,26 @@
 namespace inferd::serving {
 namespace {
 
-// A fake model: output row = input row * 2; records batch sizes. Blocks while `gate` is held.
+// A fake model: output row = input row * 2; records batch sizes, the threads that ran them and
+// how many ran at once. Blocks while `gate` is held.
 struct FakeModel {
   std::mutex mu;
   std::vector<int64_t> batch_rows;
+  std::vector<std::thread::id> threads;
+  std::atomic<int> running{0};
+  std::atomic<int> most_running{0};
   absl::Notification* gate = nullptr;
   BatchRunFn Fn() {
     return [this](const std::vector<models::Tensor>& in) -> absl::StatusOr<std::vector<models::Tensor>> {
+      const int now = ++running;
+      for (int m = most_running.load(); now > m && !most_running.compare_exchange_weak(m, now);) {
+      }
       if (gate) gate->WaitForNotification();
+      --running;
       {
         std::lock_guard<std::mutex> lock(mu);
         batch_rows.push_back(in[0].dim(0));
+        threads.push_back(std::this_thread::get_id());
       }
       auto out = models::Tensor::Create(models::DType::kFloat32, in[0].shape()).value();
       for (int64_t i = 0; i < in[0].num_elements(); ++i) {
@@ -175,6 +186,162 @@ TEST(BatchSchedulerTest, UnmergedQueueRunsTasksAlone) {
   ASSERT_TRUE(WaitCount(done, 20));
   EXPECT_EQ(model.batch_rows, std::vector<int64_t>(20, 3));
   scheduler.RemoveQueue(queue);
+}
+
+BatchQueueOptions CallerRuns(int max_callers) {
+  BatchQueueOptions options;
+  options.max_batch_size = 8;
+  options.max_enqueued_batches = 10;
+  options.caller_runs = true;
+  options.max_callers = max_callers;
+  return options;
+}
+
+TEST(BatchSchedulerTest, CallerRunsQueueRunsTheBatchInsideSchedule) {
+  FakeModel model;
+  BatchScheduler scheduler(1);
+  auto queue = scheduler.AddQueue("m", model.Fn(), CallerRuns(1));
+  std::atomic<int> done{0};
+  std::vector<float> result;
+  ASSERT_TRUE(queue->Schedule(Task(2, 3, &done, &result)).ok());
+  // Already answered when Schedule() returns, on this thread, not the batch thread.
+  EXPECT_EQ(done.load(), 1);
+  EXPECT_EQ(result, std::vector<float>(6, 4.0f));
+  ASSERT_EQ(model.threads.size(), 1u);
+  EXPECT_EQ(model.threads[0], std::this_thread::get_id());
+  EXPECT_EQ(queue->queued_tasks(), 0);
+  scheduler.RemoveQueue(queue);
+}
+
+TEST(BatchSchedulerTest, CallerRunsTheTasksThatArriveWhileItRuns) {
+  FakeModel model;
+  absl::Notification gate;
+  model.gate = &gate;
+  BatchScheduler scheduler(1);
+  auto queue = scheduler.AddQueue("m", model.Fn(), CallerRuns(1));
+  std::atomic<int> done{0};
+  std::thread::id caller;
+  std::thread first([&] {
+    caller = std::this_thread::get_id();
+    EXPECT_TRUE(queue->Schedule(Task(0, 1, &done)).ok());
+  });
+  while (model.running.load() == 0) absl::SleepFor(absl::Milliseconds(1));
+  // The caller is busy: these only queue, and Schedule() returns at once.
+  std::vector<std::vector<float>> results(5);
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_TRUE(queue->Schedule(Task(static_cast<float>(i + 1), i % 2 + 1, &done, &results[i])).ok());
+  }
+  EXPECT_EQ(done.load(), 0);
+  EXPECT_EQ(queue->queued_tasks(), 5);
+  gate.Notify();
+  first.join();
+  // The first caller ran them, as one batch, before its Schedule() returned.
+  EXPECT_EQ(done.load(), 6);
+  EXPECT_EQ(model.batch_rows, (std::vector<int64_t>{1, 7}));
+  EXPECT_EQ(model.threads, (std::vector<std::thread::id>{caller, caller}));
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_EQ(results[i], std::vector<float>((i % 2 + 1) * 2, 2.0f * (i + 1)));
+  }
+  EXPECT_EQ(model.most_running.load(), 1);
+  scheduler.RemoveQueue(queue);
+}
+
+TEST(BatchSchedulerTest, CallerRunsQueueHasAtMostMaxCallersRunning) {
+  FakeModel model;
+  absl::Notification gate;
+  model.gate = &gate;
+  BatchScheduler scheduler(1);
+  auto queue = scheduler.AddQueue("m", model.Fn(), CallerRuns(2));
+  std::atomic<int> done{0};
+  std::vector<std::thread> callers;
+  for (int i = 0; i < 2; ++i) {
+    callers.emplace_back([&] { EXPECT_TRUE(queue->Schedule(Task(1, 8, &done)).ok()); });
+  }
+  while (model.running.load() < 2) absl::SleepFor(absl::Milliseconds(1));
+  // Two callers run; a third task waits for one of them.
+  ASSERT_TRUE(queue->Schedule(Task(1, 1, &done)).ok());
+  EXPECT_EQ(done.load(), 0);
+  gate.Notify();
+  for (std::thread& t : callers) t.join();
+  EXPECT_EQ(done.load(), 3);
+  EXPECT_EQ(model.most_running.load(), 2);
+  scheduler.RemoveQueue(queue);
+}
+
+TEST(BatchSchedulerTest, CallerRunsQueueStillRejectsWhenFull) {
+  FakeModel model;
+  absl::Notification gate;
+  model.gate = &gate;
+  BatchScheduler scheduler(1);
+  BatchQueueOptions options = CallerRuns(1);
+  options.max_batch_size = 2;
+  options.max_enqueued_batches = 1;
+  auto queue = scheduler.AddQueue("m", model.Fn(), options);
+  std::atomic<int> done{0};
+  std::thread first([&] { EXPECT_TRUE(queue->Schedule(Task(1, 2, &done)).ok()); });
+  while (model.running.load() == 0) absl::SleepFor(absl::Milliseconds(1));
+  ASSERT_TRUE(queue->Schedule(Task(1, 2, &done)).ok());
+  EXPECT_EQ(queue->Schedule(Task(1, 1, &done)).code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(queue->Schedule(Task(1, 3, &done)).message(),
+            "Task size 3 is larger than maximum batch size 2");
+  EXPECT_EQ(queue->RunNow(Task(1, 3, &done)).message(),
+            "Task size 3 is larger than maximum batch size 2");
+  gate.Notify();
+  first.join();
+  EXPECT_EQ(done.load(), 2);
+  scheduler.RemoveQueue(queue);
+}
+
+TEST(BatchSchedulerTest, RunNowRunsOneTaskAloneOnThisThreadWhileACallerRuns) {
+  FakeModel model;
+  absl::Notification gate;
+  model.gate = &gate;
+  BatchScheduler scheduler(1);
+  BatchQueueOptions options = CallerRuns(1);
+  options.allowed_batch_sizes = {4, 8};
+  std::vector<BatchStats> stats;
+  std::mutex mu;
+  auto queue = scheduler.AddQueue("m", model.Fn(), options, [&](const BatchStats& s) {
+    std::lock_guard<std::mutex> lock(mu);
+    stats.push_back(s);
+  });
+  std::atomic<int> done{0};
+  std::thread first([&] { EXPECT_TRUE(queue->Schedule(Task(1, 1, &done)).ok()); });
+  while (model.running.load() == 0) absl::SleepFor(absl::Milliseconds(1));
+  // Not queued behind the busy caller: runs here, padded to an allowed size like any batch.
+  std::vector<float> result;
+  std::thread alone([&] { EXPECT_TRUE(queue->RunNow(Task(3, 3, &done, &result)).ok()); });
+  while (model.running.load() < 2) absl::SleepFor(absl::Milliseconds(1));
+  gate.Notify();
+  alone.join();
+  first.join();
+  EXPECT_EQ(done.load(), 2);
+  EXPECT_EQ(result, std::vector<float>(6, 6.0f));
+  std::vector<int64_t> rows = model.batch_rows;
+  std::sort(rows.begin(), rows.end());
+  EXPECT_EQ(rows, (std::vector<int64_t>{4, 4}));
+  ASSERT_EQ(stats.size(), 2u);
+  EXPECT_EQ(stats[0].padding + stats[1].padding, 3 + 1);
+  scheduler.RemoveQueue(queue);
+}
+
+TEST(BatchSchedulerTest, CallerKeepsItsQueueAliveWhenTheQueueIsRemovedMeanwhile) {
+  FakeModel model;
+  absl::Notification gate;
+  model.gate = &gate;
+  BatchScheduler scheduler(1);
+  auto queue = scheduler.AddQueue("m", model.Fn(), CallerRuns(1));
+  std::atomic<int> done{0};
+  BatchQueue* raw = queue.get();
+  std::thread first([&] { EXPECT_TRUE(raw->Schedule(Task(1, 1, &done)).ok()); });
+  while (model.running.load() == 0) absl::SleepFor(absl::Milliseconds(1));
+  ASSERT_TRUE(queue->Schedule(Task(1, 1, &done)).ok());
+  // As when the last request of an unloaded version finishes: no one else holds the queue.
+  scheduler.RemoveQueue(queue);
+  queue.reset();
+  gate.Notify();
+  first.join();
+  EXPECT_EQ(done.load(), 2);
 }
 
 }  // namespace

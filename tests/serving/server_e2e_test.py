@@ -212,6 +212,23 @@ def wait_until(predicate, timeout, what):
     raise AssertionError("timed out waiting for " + what)
 
 
+def run_reference(tmp, base, images):
+    """inferd-run's outputs for `images` on version 1 of `base`: the reference."""
+    from onnx import TensorProto, numpy_helper
+    in_dir = os.path.join(tmp, "run_in")
+    out_dir = os.path.join(tmp, "run_out")
+    os.makedirs(in_dir)
+    with open(os.path.join(in_dir, "input_0.pb"), "wb") as f:
+        f.write(numpy_helper.from_array(images, "image").SerializeToString())
+    subprocess.run([ARGS.run, "--model", os.path.join(base, "1", "model.onnx"),
+                    "--input_dir", in_dir, "--output_dir", out_dir], check=True,
+                   capture_output=True)
+    t = TensorProto()
+    with open(os.path.join(out_dir, "output_0.pb"), "rb") as f:
+        t.ParseFromString(f.read())
+    return numpy_helper.to_array(t)
+
+
 class ApiTest(unittest.TestCase):
     """Predict, metadata, status and reload against one server (acceptance 1 and 4)."""
 
@@ -222,21 +239,7 @@ class ApiTest(unittest.TestCase):
         cls.server = Server(cls.base, extra=["--max_request_bytes=200000"])
         cls.server.wait_ready()
         cls.images = digits_images()[:16]
-        # inferd-run on the same tensor is the reference.
-        from onnx import numpy_helper
-        in_dir = os.path.join(cls.tmp, "run_in")
-        out_dir = os.path.join(cls.tmp, "run_out")
-        os.makedirs(in_dir)
-        with open(os.path.join(in_dir, "input_0.pb"), "wb") as f:
-            f.write(numpy_helper.from_array(cls.images, "image").SerializeToString())
-        subprocess.run([ARGS.run, "--model", os.path.join(cls.base, "1", "model.onnx"),
-                        "--input_dir", in_dir, "--output_dir", out_dir], check=True,
-                       capture_output=True)
-        from onnx import TensorProto
-        t = TensorProto()
-        with open(os.path.join(out_dir, "output_0.pb"), "rb") as f:
-            t.ParseFromString(f.read())
-        cls.reference = numpy_helper.to_array(t)
+        cls.reference = run_reference(cls.tmp, cls.base, cls.images)
 
     @classmethod
     def tearDownClass(cls):
@@ -480,6 +483,89 @@ class ApiTest(unittest.TestCase):
         self.assertEqual(got, 405)
         got, _ = self.server.http("GET", "/nowhere")
         self.assertEqual(got, 404)
+
+
+class CallerRunsBatchingTest(unittest.TestCase):
+    """Batching of a small model on the request threads: concurrent gRPC requests are merged
+    and answered right, REST requests run alone, and the batch limits still hold."""
+
+    def test_concurrent_requests_are_batched_on_request_threads(self):
+        tmp = tempfile.mkdtemp(dir=ARGS.out)
+        base = make_base(tmp)
+        params = os.path.join(tmp, "batching.txt")
+        with open(params, "w") as f:
+            f.write("max_batch_size { value: 16 } batch_timeout_micros { value: 0 } "
+                    "max_enqueued_batches { value: 1000 } num_batch_threads { value: 1 }")
+        # A limit the 16-row batch surely fits, even on a loaded machine.
+        server = Server(base, extra=["--enable_batching", "--batching_parameters_file=" + params,
+                                     "--inline_run_limit_us=20000"])
+        try:
+            server.wait_ready()
+            self.assertRegex(server.read_log(), r"batches \(up to 16 rows: .*\) run on request "
+                                                r"threads, 1 at most at once")
+            images = digits_images()[:16]
+            reference = run_reference(tmp, base, images)
+            lock = threading.Lock()
+            failures, rows_sent = [], [0]
+
+            def grpc_client(i):
+                for n in range(40):
+                    k = (i + n) % 16
+                    try:
+                        resp = server.predict.Predict(predict_request(images[k:k + 1]), timeout=30)
+                        np.testing.assert_allclose(output_array(resp.outputs["probabilities"]),
+                                                   reference[k:k + 1], rtol=0, atol=1e-6)
+                        with lock:
+                            rows_sent[0] += 1
+                    except Exception as e:  # noqa: BLE001
+                        with lock:
+                            failures.append(repr(e)[:300])
+
+            def rest_client(i):
+                conn = http.client.HTTPConnection("127.0.0.1", server.rest_port, timeout=30)
+                for n in range(40):
+                    k = (i + 2 * n) % 15
+                    body = json.dumps({"instances": images[k:k + 2].tolist()})
+                    status, data = server.http("POST", "/v1/models/digits:predict", body, conn=conn)
+                    try:
+                        self.assertEqual(status, 200, data)
+                        np.testing.assert_allclose(np.array(json.loads(data)["predictions"]),
+                                                   reference[k:k + 2], rtol=0, atol=1e-6)
+                        with lock:
+                            rows_sent[0] += 2
+                    except Exception as e:  # noqa: BLE001
+                        with lock:
+                            failures.append(repr(e)[:300])
+
+            threads = [threading.Thread(target=grpc_client, args=(i,)) for i in range(8)]
+            threads += [threading.Thread(target=rest_client, args=(i,)) for i in range(2)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            self.assertEqual(failures, [])
+            self.assertEqual(rows_sent[0], 8 * 40 + 2 * 40 * 2)
+            # Every row, gRPC or REST, went through a batch: the batch metrics count them all.
+            status, text = server.http("GET", "/monitoring/prometheus/metrics")
+            self.assertEqual(status, 200)
+            text = text.decode()
+
+            def metric(name):
+                m = re.search(r"^%s\{model_name=\"digits\"\} (\S+)$" % re.escape(name), text, re.M)
+                self.assertIsNotNone(m, name)
+                return float(m.group(1))
+            prefix = ":tensorflow:serving:batching_session:input_batch_size"
+            print("\ncaller-runs batching test: %d rows in %d batches"
+                  % (metric(prefix + "_sum"), metric(prefix + "_count")), file=sys.stderr)
+            self.assertEqual(metric(prefix + "_sum"), rows_sent[0])
+            self.assertLessEqual(metric(prefix + "_count"), 8 * 40 + 2 * 40)
+            # A REST request over max_batch_size is refused as a batched gRPC one would be.
+            body = json.dumps({"instances": np.concatenate([images, images[:1]]).tolist()})
+            status, data = server.http("POST", "/v1/models/digits:predict", body)
+            self.assertEqual(status, 400, data)
+            self.assertIn("Task size 17 is larger than maximum batch size 16", data.decode())
+        finally:
+            self.assertEqual(server.stop(), 0)
 
 
 class VersionSwapTest(unittest.TestCase):
