@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <functional>
 #include <mutex>
 #include <thread>
 
@@ -37,6 +38,18 @@ struct FakeModel {
         out.data<float>()[i] = in[0].data<float>()[i] * 2;
       }
       return std::vector<models::Tensor>{out};
+    };
+  }
+};
+
+// Records every batch's stats.
+struct StatsLog {
+  std::mutex mu;
+  std::vector<BatchStats> stats;
+  std::function<void(const BatchStats&)> Fn() {
+    return [this](const BatchStats& s) {
+      std::lock_guard<std::mutex> lock(mu);
+      stats.push_back(s);
     };
   }
 };
@@ -97,12 +110,9 @@ TEST(BatchSchedulerTest, PadsToAllowedSizes) {
   BatchQueueOptions options;
   options.max_batch_size = 8;
   options.allowed_batch_sizes = {4, 8};
-  std::vector<BatchStats> stats;
-  std::mutex mu;
-  auto queue = scheduler.AddQueue("m", model.Fn(), options, [&](const BatchStats& s) {
-    std::lock_guard<std::mutex> lock(mu);
-    stats.push_back(s);
-  });
+  StatsLog log;
+  auto queue = scheduler.AddQueue("m", model.Fn(), options, log.Fn());
+  const std::vector<BatchStats>& stats = log.stats;
   std::atomic<int> done{0};
   std::vector<float> result;
   ASSERT_TRUE(queue->Schedule(Task(3, 3, &done, &result)).ok());
@@ -213,19 +223,28 @@ TEST(BatchSchedulerTest, CallerRunsQueueRunsTheBatchInsideSchedule) {
   scheduler.RemoveQueue(queue);
 }
 
-TEST(BatchSchedulerTest, CallerRunsTheTasksThatArriveWhileItRuns) {
+// A caller_runs queue over a FakeModel that blocks until `gate` is notified.
+class CallerRunsTest : public ::testing::Test {
+ protected:
+  CallerRunsTest() { model.gate = &gate; }
+  // Until `n` batches are inside the model.
+  void WaitRunning(int n) {
+    while (model.running.load() < n) absl::SleepFor(absl::Milliseconds(1));
+  }
   FakeModel model;
   absl::Notification gate;
-  model.gate = &gate;
-  BatchScheduler scheduler(1);
-  auto queue = scheduler.AddQueue("m", model.Fn(), CallerRuns(1));
   std::atomic<int> done{0};
+  BatchScheduler scheduler{1};  // stopped before the model goes away
+};
+
+TEST_F(CallerRunsTest, CallerRunsTheTasksThatArriveWhileItRuns) {
+  auto queue = scheduler.AddQueue("m", model.Fn(), CallerRuns(1));
   std::thread::id caller;
   std::thread first([&] {
     caller = std::this_thread::get_id();
     EXPECT_TRUE(queue->Schedule(Task(0, 1, &done)).ok());
   });
-  while (model.running.load() == 0) absl::SleepFor(absl::Milliseconds(1));
+  WaitRunning(1);
   // The caller is busy: these only queue, and Schedule() returns at once.
   std::vector<std::vector<float>> results(5);
   for (int i = 0; i < 5; ++i) {
@@ -246,18 +265,13 @@ TEST(BatchSchedulerTest, CallerRunsTheTasksThatArriveWhileItRuns) {
   scheduler.RemoveQueue(queue);
 }
 
-TEST(BatchSchedulerTest, CallerRunsQueueHasAtMostMaxCallersRunning) {
-  FakeModel model;
-  absl::Notification gate;
-  model.gate = &gate;
-  BatchScheduler scheduler(1);
+TEST_F(CallerRunsTest, AtMostMaxCallersRun) {
   auto queue = scheduler.AddQueue("m", model.Fn(), CallerRuns(2));
-  std::atomic<int> done{0};
   std::vector<std::thread> callers;
   for (int i = 0; i < 2; ++i) {
     callers.emplace_back([&] { EXPECT_TRUE(queue->Schedule(Task(1, 8, &done)).ok()); });
   }
-  while (model.running.load() < 2) absl::SleepFor(absl::Milliseconds(1));
+  WaitRunning(2);
   // Two callers run; a third task waits for one of them.
   ASSERT_TRUE(queue->Schedule(Task(1, 1, &done)).ok());
   EXPECT_EQ(done.load(), 0);
@@ -268,18 +282,13 @@ TEST(BatchSchedulerTest, CallerRunsQueueHasAtMostMaxCallersRunning) {
   scheduler.RemoveQueue(queue);
 }
 
-TEST(BatchSchedulerTest, CallerRunsQueueStillRejectsWhenFull) {
-  FakeModel model;
-  absl::Notification gate;
-  model.gate = &gate;
-  BatchScheduler scheduler(1);
+TEST_F(CallerRunsTest, FullQueueStillRejects) {
   BatchQueueOptions options = CallerRuns(1);
   options.max_batch_size = 2;
   options.max_enqueued_batches = 1;
   auto queue = scheduler.AddQueue("m", model.Fn(), options);
-  std::atomic<int> done{0};
   std::thread first([&] { EXPECT_TRUE(queue->Schedule(Task(1, 2, &done)).ok()); });
-  while (model.running.load() == 0) absl::SleepFor(absl::Milliseconds(1));
+  WaitRunning(1);
   ASSERT_TRUE(queue->Schedule(Task(1, 2, &done)).ok());
   EXPECT_EQ(queue->Schedule(Task(1, 1, &done)).code(), absl::StatusCode::kUnavailable);
   EXPECT_EQ(queue->Schedule(Task(1, 3, &done)).message(),
@@ -292,26 +301,18 @@ TEST(BatchSchedulerTest, CallerRunsQueueStillRejectsWhenFull) {
   scheduler.RemoveQueue(queue);
 }
 
-TEST(BatchSchedulerTest, RunNowRunsOneTaskAloneOnThisThreadWhileACallerRuns) {
-  FakeModel model;
-  absl::Notification gate;
-  model.gate = &gate;
-  BatchScheduler scheduler(1);
+TEST_F(CallerRunsTest, RunNowRunsOneTaskAloneOnThisThreadWhileACallerRuns) {
   BatchQueueOptions options = CallerRuns(1);
   options.allowed_batch_sizes = {4, 8};
-  std::vector<BatchStats> stats;
-  std::mutex mu;
-  auto queue = scheduler.AddQueue("m", model.Fn(), options, [&](const BatchStats& s) {
-    std::lock_guard<std::mutex> lock(mu);
-    stats.push_back(s);
-  });
-  std::atomic<int> done{0};
+  StatsLog log;
+  auto queue = scheduler.AddQueue("m", model.Fn(), options, log.Fn());
+  const std::vector<BatchStats>& stats = log.stats;
   std::thread first([&] { EXPECT_TRUE(queue->Schedule(Task(1, 1, &done)).ok()); });
-  while (model.running.load() == 0) absl::SleepFor(absl::Milliseconds(1));
+  WaitRunning(1);
   // Not queued behind the busy caller: runs here, padded to an allowed size like any batch.
   std::vector<float> result;
   std::thread alone([&] { EXPECT_TRUE(queue->RunNow(Task(3, 3, &done, &result)).ok()); });
-  while (model.running.load() < 2) absl::SleepFor(absl::Milliseconds(1));
+  WaitRunning(2);
   gate.Notify();
   alone.join();
   first.join();
@@ -325,16 +326,11 @@ TEST(BatchSchedulerTest, RunNowRunsOneTaskAloneOnThisThreadWhileACallerRuns) {
   scheduler.RemoveQueue(queue);
 }
 
-TEST(BatchSchedulerTest, CallerKeepsItsQueueAliveWhenTheQueueIsRemovedMeanwhile) {
-  FakeModel model;
-  absl::Notification gate;
-  model.gate = &gate;
-  BatchScheduler scheduler(1);
+TEST_F(CallerRunsTest, CallerKeepsItsQueueAliveWhenTheQueueIsRemovedMeanwhile) {
   auto queue = scheduler.AddQueue("m", model.Fn(), CallerRuns(1));
-  std::atomic<int> done{0};
   BatchQueue* raw = queue.get();
   std::thread first([&] { EXPECT_TRUE(raw->Schedule(Task(1, 1, &done)).ok()); });
-  while (model.running.load() == 0) absl::SleepFor(absl::Milliseconds(1));
+  WaitRunning(1);
   ASSERT_TRUE(queue->Schedule(Task(1, 1, &done)).ok());
   // As when the last request of an unloaded version finishes: no one else holds the queue.
   scheduler.RemoveQueue(queue);

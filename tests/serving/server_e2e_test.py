@@ -212,6 +212,14 @@ def wait_until(predicate, timeout, what):
     raise AssertionError("timed out waiting for " + what)
 
 
+def write_batching_parameters(tmp, **fields):
+    """A --batching_parameters_file in `tmp` (BatchingParameters text format) with `fields`."""
+    path = os.path.join(tmp, "batching.txt")
+    with open(path, "w") as f:
+        f.write(" ".join("%s { value: %d }" % kv for kv in fields.items()))
+    return path
+
+
 def run_reference(tmp, base, images):
     """inferd-run's outputs for `images` on version 1 of `base`: the reference."""
     from onnx import TensorProto, numpy_helper
@@ -492,10 +500,8 @@ class CallerRunsBatchingTest(unittest.TestCase):
     def test_concurrent_requests_are_batched_on_request_threads(self):
         tmp = tempfile.mkdtemp(dir=ARGS.out)
         base = make_base(tmp)
-        params = os.path.join(tmp, "batching.txt")
-        with open(params, "w") as f:
-            f.write("max_batch_size { value: 16 } batch_timeout_micros { value: 0 } "
-                    "max_enqueued_batches { value: 1000 } num_batch_threads { value: 1 }")
+        params = write_batching_parameters(tmp, max_batch_size=16, batch_timeout_micros=0,
+                                           max_enqueued_batches=1000, num_batch_threads=1)
         # A limit the 16-row batch surely fits, even on a loaded machine.
         server = Server(base, extra=["--enable_batching", "--batching_parameters_file=" + params,
                                      "--inline_run_limit_us=20000"])
@@ -760,11 +766,9 @@ class DrainTest(unittest.TestCase):
         import grpc
         tmp = tempfile.mkdtemp(dir=ARGS.out)
         base = make_base(tmp)
-        params = os.path.join(tmp, "batching.txt")
-        with open(params, "w") as f:
-            # Requests wait up to 300 ms for a batch, so SIGTERM finds many in flight.
-            f.write("max_batch_size { value: 64 } batch_timeout_micros { value: 300000 } "
-                    "max_enqueued_batches { value: 100 } num_batch_threads { value: 1 }")
+        # Requests wait up to 300 ms for a batch, so SIGTERM finds many in flight.
+        params = write_batching_parameters(tmp, max_batch_size=64, batch_timeout_micros=300000,
+                                           max_enqueued_batches=100, num_batch_threads=1)
         server = Server(base, extra=["--enable_batching", "--batching_parameters_file=" + params,
                                      "--drain_timeout_seconds=10"])
         server.wait_ready()
