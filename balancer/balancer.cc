@@ -75,6 +75,17 @@ std::shared_ptr<const ReplicaSet> Balancer::replicas() const {
   return set_;
 }
 
+void Balancer::Rejoined(Replica& replica, absl::Time now) const {
+  const std::shared_ptr<const ReplicaSet> set = replicas();
+  absl::Duration lowest = absl::InfiniteDuration();
+  for (const auto& r : *set) {
+    if (r.get() == &replica || r->Ejected(now) || !r->healthy()) continue;
+    lowest = std::min(lowest, r->LatencyEstimate(now));
+  }
+  replica.RestartLatency(lowest == absl::InfiniteDuration() ? options_.replica.ewma_initial : lowest,
+                         now);
+}
+
 std::vector<Replica*> Balancer::Candidates(const ReplicaSet& set, absl::Time now) const {
   std::vector<Replica*> ready, healthy, draining, draining_healthy;
   for (const auto& r : set) {

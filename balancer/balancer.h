@@ -77,6 +77,12 @@ class Balancer {
   void Report(Replica& replica, bool failure, absl::Duration latency, absl::Time now);
 
   std::shared_ptr<const ReplicaSet> replicas() const;
+  // `replica` passes its health checks again after failing them. Its latency estimate dates
+  // from before (often a slow first call, or the calls that hung), and Peak-EWMA would avoid it
+  // until that decays (ewma_decay); it restarts instead at the lowest estimate among the other
+  // usable replicas (ewma_initial if there are none), so that it competes at once on equal terms
+  // and its next answers set its estimate.
+  void Rejoined(Replica& replica, absl::Time now) const;
   // Whether Pick() can return anything now.
   bool HasCandidates(absl::Time now) const;
   // Whether some replica is neither ejected nor failing health checks (the gateway's health).

@@ -89,6 +89,7 @@ void HealthChecker::Finish(Check* check, bool serving) {
     }
   }
   if (changed) {
+    if (replica.healthy()) balancer_->Rejoined(replica, absl::Now());
     INFERD_LOG(INFO) << "replica " << replica.endpoint().GrpcTarget() << " is now "
                      << (replica.healthy() ? "healthy" : "unhealthy") << " (health check)";
     if (on_change_) on_change_();

@@ -29,6 +29,12 @@ void PeakEwma::Observe(absl::Duration rtt, absl::Time now) {
   last_ = std::max(last_, now);
 }
 
+void PeakEwma::Reset(absl::Duration estimate, absl::Time now) {
+  absl::MutexLock lock(&mu_);
+  estimate_ns_ = std::max(0.0, absl::ToDoubleNanoseconds(estimate));
+  last_ = now;
+}
+
 double PeakEwma::EstimateNanos(absl::Time now) const {
   absl::MutexLock lock(&mu_);
   const double elapsed = std::max(0.0, absl::ToDoubleNanoseconds(now - last_));

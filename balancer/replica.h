@@ -30,6 +30,8 @@ class PeakEwma {
   void Observe(absl::Duration rtt, absl::Time now);
   // The estimate at `now`, in nanoseconds.
   double EstimateNanos(absl::Time now) const;
+  // Forgets the history: the estimate is `estimate` as of `now`.
+  void Reset(absl::Duration estimate, absl::Time now);
 
  private:
   const double decay_ns_;
@@ -79,6 +81,8 @@ class Replica {
   absl::Duration LatencyEstimate(absl::Time now) const {
     return absl::Nanoseconds(latency_.EstimateNanos(now));
   }
+  // Restarts the latency estimate at `estimate` (a replica back from failing health checks).
+  void RestartLatency(absl::Duration estimate, absl::Time now) { latency_.Reset(estimate, now); }
 
   // The model versions and labels this replica has AVAILABLE (VersionTracker); null until the
   // first poll answered.

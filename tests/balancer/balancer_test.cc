@@ -107,6 +107,31 @@ TEST(BalancerTest, PeakEwmaEstimateJumpsUpAndDecays) {
   EXPECT_LT(e.EstimateNanos(kT0 + absl::Seconds(30)), after);  // idle: decays further
 }
 
+TEST(BalancerTest, AReplicaBackFromFailedHealthChecksCompetesAtOnce) {
+  Balancer b = MakeBalancer(Policy::kPeakEwma);
+  b.Update(Endpoints(2), kT0);
+  Replica& back = *(*b.replicas())[0];
+  Replica& other = *(*b.replicas())[1];
+  absl::Time now = kT0;
+  // A slow call on the first replica, then it fails its health checks for a while.
+  back.Begin();
+  b.Report(back, false, absl::Milliseconds(200), now);
+  back.set_healthy(false);
+  auto counts = PickMany(b, 100, now, [](const Replica&) { return absl::Milliseconds(2); });
+  EXPECT_EQ(counts["10.0.0.2"], 100);
+  now += absl::Milliseconds(100);
+  // Back: without a restart its 200 ms estimate would keep it out for seconds.
+  back.set_healthy(true);
+  b.Rejoined(back, now);
+  EXPECT_EQ(back.LatencyEstimate(now), other.LatencyEstimate(now));
+  counts = PickMany(b, 100, now, [](const Replica&) { return absl::Milliseconds(2); });
+  EXPECT_GT(counts["10.0.0.1"], 20);  // no longer avoided
+  // With no other usable replica it restarts at the initial estimate.
+  other.set_healthy(false);
+  b.Rejoined(back, now);
+  EXPECT_EQ(back.LatencyEstimate(now), ReplicaOptions{}.ewma_initial);
+}
+
 TEST(BalancerTest, UpdateKeepsReplicasThatStayAndMergesDuplicates) {
   Balancer b = MakeBalancer(Policy::kPeakEwma);
   b.Update(Endpoints(2), kT0);
