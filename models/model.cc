@@ -202,13 +202,7 @@ absl::StatusOr<std::vector<Tensor>> Model::Run(const std::vector<Tensor>& inputs
   absl::Status status;
   for (const Step& step : steps_) {
     const Node& node = *step.node;
-    in_ptrs.clear();
-    for (size_t i = 0; i < node.inputs.size(); ++i) {
-      const int in = node.inputs[i];
-      in_ptrs.push_back(step.constant_inputs[i] ? step.constant_inputs[i]
-                        : in == kNoValue        ? nullptr
-                                                : &values[in]);
-    }
+    GatherStepInputs(node, step.constant_inputs, values, &in_ptrs);
     outs.assign(node.outputs.size(), Tensor());
     KernelContext ctx(in_ptrs, &outs, pool.get(), threads);
     const auto start =
@@ -225,9 +219,7 @@ absl::StatusOr<std::vector<Tensor>> Model::Run(const std::vector<Tensor>& inputs
       status = absl::Status(status.code(), absl::StrCat(node.Describe(), ": ", status.message()));
       break;
     }
-    for (size_t o = 0; o < node.outputs.size(); ++o) {
-      if (node.outputs[o] != kNoValue) values[node.outputs[o]] = std::move(outs[o]);
-    }
+    StoreStepOutputs(node, outs, values);
     for (int id : step.release_after) pool->Release(values[id]);
   }
   std::vector<Tensor> results;

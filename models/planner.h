@@ -46,6 +46,29 @@ void RemoveDeadNodes(Graph& graph);
 // never listed. Shared by the CPU steps and device executors.
 std::vector<std::vector<int>> ReleaseSchedule(const Graph& graph);
 
+// One node's input pointers, for the CPU steps and device executors alike (T: their tensor
+// type): the load-time constant where there is one, null for an omitted input, else the value
+// an earlier node computed.
+template <typename T>
+void GatherStepInputs(const Node& node, const std::vector<const T*>& constant_inputs,
+                      std::vector<T>& values, std::vector<const T*>* in_ptrs) {
+  in_ptrs->clear();
+  for (size_t i = 0; i < node.inputs.size(); ++i) {
+    const int in = node.inputs[i];
+    in_ptrs->push_back(constant_inputs[i] ? constant_inputs[i]
+                       : in == kNoValue   ? nullptr
+                                          : &values[in]);
+  }
+}
+
+// Moves one node's outputs into the value table (omitted outputs are dropped).
+template <typename T>
+void StoreStepOutputs(const Node& node, std::vector<T>& outs, std::vector<T>& values) {
+  for (size_t o = 0; o < node.outputs.size(); ++o) {
+    if (node.outputs[o] != kNoValue) values[node.outputs[o]] = std::move(outs[o]);
+  }
+}
+
 inline constexpr char kFusedActivation[] = "inferd.activation";
 inline constexpr char kFusedClipMin[] = "inferd.clip_min";
 inline constexpr char kFusedClipMax[] = "inferd.clip_max";

@@ -295,21 +295,13 @@ absl::Status CudaExecutor::Enqueue(
   std::vector<DeviceTensor> outs;
   for (const Step& step : steps_) {
     const Node& node = *step.node;
-    in_ptrs.clear();
-    for (size_t i = 0; i < node.inputs.size(); ++i) {
-      const int in = node.inputs[i];
-      in_ptrs.push_back(step.constant_inputs[i] ? step.constant_inputs[i]
-                        : in == kNoValue        ? nullptr
-                                                : &values[in]);
-    }
+    GatherStepInputs(node, step.constant_inputs, values, &in_ptrs);
     outs.assign(node.outputs.size(), DeviceTensor());
     CudaContext ctx(in_ptrs, &outs, &lane, options_.precision);
     if (absl::Status s = step.kernel->Launch(ctx); !s.ok()) {
       return absl::Status(s.code(), absl::StrCat(node.Describe(), ": ", s.message()));
     }
-    for (size_t o = 0; o < node.outputs.size(); ++o) {
-      if (node.outputs[o] != kNoValue) values[node.outputs[o]] = std::move(outs[o]);
-    }
+    StoreStepOutputs(node, outs, values);
     for (int id : step.release_after) values[id].Clear();
   }
   // Outputs: float values back to the declared float32, then to the host.

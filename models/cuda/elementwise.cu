@@ -204,39 +204,38 @@ absl::Status Unsupported(const char* what, DType dtype) {
   return absl::UnimplementedError(absl::StrCat(what, " on cuda does not support ", DTypeName(dtype)));
 }
 
-template <typename From>
-absl::Status CastFrom(DType to, const From* x, void* y, int64_t n, cudaStream_t s) {
-  const unsigned int blocks = Blocks(n);
-  switch (to) {
+// Calls fn(T{}) with T the device type of a storage dtype Cast handles (__half for float16);
+// false for the others.
+template <typename Fn>
+bool ForCastType(DType dtype, Fn&& fn) {
+  switch (dtype) {
     case DType::kFloat32:
-      CastKernel<<<blocks, kThreads, 0, s>>>(x, static_cast<float*>(y), n);
-      break;
+      fn(float{});
+      return true;
     case DType::kFloat64:
-      CastKernel<<<blocks, kThreads, 0, s>>>(x, static_cast<double*>(y), n);
-      break;
+      fn(double{});
+      return true;
     case DType::kFloat16:
-      CastKernel<<<blocks, kThreads, 0, s>>>(x, static_cast<__half*>(y), n);
-      break;
+      fn(__half{});
+      return true;
     case DType::kInt8:
-      CastKernel<<<blocks, kThreads, 0, s>>>(x, static_cast<int8_t*>(y), n);
-      break;
+      fn(int8_t{});
+      return true;
     case DType::kUInt8:
-      CastKernel<<<blocks, kThreads, 0, s>>>(x, static_cast<uint8_t*>(y), n);
-      break;
+      fn(uint8_t{});
+      return true;
     case DType::kInt32:
-      CastKernel<<<blocks, kThreads, 0, s>>>(x, static_cast<int32_t*>(y), n);
-      break;
+      fn(int32_t{});
+      return true;
     case DType::kInt64:
-      CastKernel<<<blocks, kThreads, 0, s>>>(x, static_cast<int64_t*>(y), n);
-      break;
+      fn(int64_t{});
+      return true;
     case DType::kBool:
-      CastKernel<<<blocks, kThreads, 0, s>>>(x, static_cast<bool*>(y), n);
-      break;
+      fn(bool{});
+      return true;
     default:
-      return Unsupported("Cast", to);
+      return false;
   }
-  CUDA_RETURN_IF_LAUNCH_FAILED();
-  return absl::OkStatus();
 }
 
 }  // namespace
@@ -322,26 +321,19 @@ absl::Status LaunchBinary(BinaryOp op, DType dtype, const void* a, const std::ve
 absl::Status LaunchCast(DType from, DType to, const void* x, void* y, int64_t n,
                         cudaStream_t stream) {
   if (n == 0) return absl::OkStatus();
-  switch (from) {
-    case DType::kFloat32:
-      return CastFrom(to, static_cast<const float*>(x), y, n, stream);
-    case DType::kFloat64:
-      return CastFrom(to, static_cast<const double*>(x), y, n, stream);
-    case DType::kFloat16:
-      return CastFrom(to, static_cast<const __half*>(x), y, n, stream);
-    case DType::kInt8:
-      return CastFrom(to, static_cast<const int8_t*>(x), y, n, stream);
-    case DType::kUInt8:
-      return CastFrom(to, static_cast<const uint8_t*>(x), y, n, stream);
-    case DType::kInt32:
-      return CastFrom(to, static_cast<const int32_t*>(x), y, n, stream);
-    case DType::kInt64:
-      return CastFrom(to, static_cast<const int64_t*>(x), y, n, stream);
-    case DType::kBool:
-      return CastFrom(to, static_cast<const bool*>(x), y, n, stream);
-    default:
-      return Unsupported("Cast", from);
-  }
+  bool to_known = true;
+  const bool from_known = ForCastType(from, [&](auto from_tag) {
+    using From = decltype(from_tag);
+    to_known = ForCastType(to, [&](auto to_tag) {
+      using To = decltype(to_tag);
+      CastKernel<<<Blocks(n), kThreads, 0, stream>>>(static_cast<const From*>(x),
+                                                       static_cast<To*>(y), n);
+    });
+  });
+  if (!from_known) return Unsupported("Cast", from);
+  if (!to_known) return Unsupported("Cast", to);
+  CUDA_RETURN_IF_LAUNCH_FAILED();
+  return absl::OkStatus();
 }
 
 absl::Status LaunchConvEpilogue(DType dtype, void* y, const void* bias, const void* residual,
