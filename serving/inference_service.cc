@@ -193,14 +193,16 @@ tensorflow::SignatureDef ToSignatureDef(const Signature& signature) {
 ServableModel::ServableModel(std::unique_ptr<models::Model> model, Signature signature,
                              std::shared_ptr<const ModelPipeline> pipeline,
                              BatchScheduler* scheduler, std::shared_ptr<BatchQueue> queue,
-                             bool batched, absl::Duration row_cost)
+                             bool batched, absl::Duration row_cost,
+                             prometheus::Gauge* queue_depth)
     : model_(std::move(model)),
       signature_(std::move(signature)),
       pipeline_(std::move(pipeline)),
       scheduler_(scheduler),
       queue_(std::move(queue)),
       batched_(batched),
-      row_cost_(row_cost) {}
+      row_cost_(row_cost),
+      queue_depth_(queue_depth) {}
 
 ServableModel::~ServableModel() { scheduler_->RemoveQueue(queue_); }
 
@@ -315,7 +317,8 @@ loader::LoadFn InferenceService::MakeLoadFn() {
     metrics_->RecordLoad(dir.string(), absl::OkStatus(), absl::Now() - start);
     auto servable = std::make_shared<ServableModel>(std::move(*model), std::move(sig),
                                                     std::move(*pipeline), scheduler_.get(),
-                                                    std::move(queue), batched, row_cost);
+                                                    std::move(queue), batched, row_cost,
+                                                    metrics_->QueueDepthGauge(name, version));
     if (options_.enable_model_warmup) {
       RETURN_IF_ERROR(Warmup(*servable, name, version, dir));
     }
@@ -409,8 +412,7 @@ void InferenceService::Predict(PredictCall call,
   auto handle = call.handle;
   task.done = [this, handle, selected, done](absl::StatusOr<std::vector<models::Tensor>> out) {
     Complete(handle, selected, std::move(out), done);
-    metrics_->SetQueueDepth(handle.name, handle.version,
-                            handle.get<ServableModel>().queue().queued_tasks());
+    handle.get<ServableModel>().PublishQueueDepth();
   };
   auto on_reject = task.done;
   // A caller whose thread must stay free does not run other requests' batches: its task runs
@@ -422,7 +424,7 @@ void InferenceService::Predict(PredictCall call,
     on_reject(s);
     return;
   }
-  metrics_->SetQueueDepth(call.handle.name, call.handle.version, servable.queue().queued_tasks());
+  servable.PublishQueueDepth();
 }
 
 absl::StatusOr<std::vector<models::Tensor>> InferenceService::RunModel(

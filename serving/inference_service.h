@@ -56,10 +56,12 @@ struct ServingOptions {
 // (inferd.json; null when it has none) and its batch queue.
 class ServableModel : public loader::Servable {
  public:
-  // `row_cost`: one-row run time measured at load (InfiniteDuration: unknown).
+  // `row_cost`: one-row run time measured at load (InfiniteDuration: unknown). `queue_depth`:
+  // the version's queue-depth gauge.
   ServableModel(std::unique_ptr<models::Model> model, Signature signature,
                 std::shared_ptr<const ModelPipeline> pipeline, BatchScheduler* scheduler,
-                std::shared_ptr<BatchQueue> queue, bool batched, absl::Duration row_cost);
+                std::shared_ptr<BatchQueue> queue, bool batched, absl::Duration row_cost,
+                prometheus::Gauge* queue_depth);
   ~ServableModel() override;
 
   const models::Model& model() const { return *model_; }
@@ -75,6 +77,10 @@ class ServableModel : public loader::Servable {
   }
   // Whether batches run on the request threads that schedule them (see BatchQueueOptions).
   bool CallersRunBatches() const { return queue_->options().caller_runs; }
+  // Sets the queue-depth gauge to the tasks now waiting.
+  void PublishQueueDepth() const {
+    queue_depth_->Set(static_cast<double>(queue_->queued_tasks()));
+  }
 
  private:
   std::unique_ptr<models::Model> model_;
@@ -84,6 +90,7 @@ class ServableModel : public loader::Servable {
   std::shared_ptr<BatchQueue> queue_;
   bool batched_;
   absl::Duration row_cost_;
+  prometheus::Gauge* queue_depth_;
 };
 
 struct PredictCall {

@@ -209,10 +209,8 @@ void Metrics::RecordBatch(const std::string& model, int64_t batch_size, int64_t 
   series.size->Observe(batch_size);
 }
 
-void Metrics::SetQueueDepth(const std::string& model, int64_t version, int64_t depth) {
-  CachedSeries(cache_mu_, queue_depth_series_, absl::StrCat(model, "\x1f", version), [&] {
-    return &queue_depth_.Add({{"model", model}, {"version", absl::StrCat(version)}});
-  })->Set(depth);
+prometheus::Gauge* Metrics::QueueDepthGauge(const std::string& model, int64_t version) {
+  return &queue_depth_.Add({{"model", model}, {"version", absl::StrCat(version)}});
 }
 
 void Metrics::RecordLoad(const std::string& model_path, const absl::Status& status,

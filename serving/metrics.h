@@ -38,7 +38,8 @@ class Metrics {
                              absl::Duration latency, int64_t images);
   void RecordBatch(const std::string& model, int64_t batch_size, int64_t padding,
                    absl::Duration queue_wait);
-  void SetQueueDepth(const std::string& model, int64_t version, int64_t depth);
+  // The queue-depth gauge of one model version, for its servable to keep and set.
+  prometheus::Gauge* QueueDepthGauge(const std::string& model, int64_t version);
   void RecordLoad(const std::string& model_path, const absl::Status& status, absl::Duration latency);
   void RecordWarmup(const std::string& model_path, const absl::Status& status,
                     absl::Duration latency, int64_t records);
@@ -96,8 +97,6 @@ class Metrics {
   absl::Mutex cache_mu_;
   absl::flat_hash_map<std::string, RequestSeries> request_series_ ABSL_GUARDED_BY(cache_mu_);
   absl::flat_hash_map<std::string, prometheus::Histogram*> runtime_series_
-      ABSL_GUARDED_BY(cache_mu_);
-  absl::flat_hash_map<std::string, prometheus::Gauge*> queue_depth_series_
       ABSL_GUARDED_BY(cache_mu_);
   absl::flat_hash_map<std::string, BatchSeries> batch_series_ ABSL_GUARDED_BY(cache_mu_);
 };
