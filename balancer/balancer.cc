@@ -82,8 +82,8 @@ void Balancer::Rejoined(Replica& replica, absl::Time now) const {
     if (r.get() == &replica || r->Ejected(now) || !r->healthy()) continue;
     lowest = std::min(lowest, r->LatencyEstimate(now));
   }
-  replica.RestartLatency(lowest == absl::InfiniteDuration() ? options_.replica.ewma_initial : lowest,
-                         now);
+  if (lowest == absl::InfiniteDuration()) lowest = options_.replica.ewma_initial;
+  replica.RestartLatency(lowest, now);
 }
 
 std::vector<Replica*> Balancer::Candidates(const ReplicaSet& set, absl::Time now) const {
