@@ -387,7 +387,8 @@ TEST(ResizeTest, SameSizeIsScaleAndNormaliseOnly) {
   EXPECT_NEAR(out[(1 * 3 + 2) * 3 + 1], (10 * 2 + 40 + 1) / 255.0f, 1e-6);
 }
 
-TEST(ResizeTest, HalvingAveragesEachTwoByTwoBlock) {
+// A 2x2 one-channel target that keeps pixel values as they are (no scale, mean or std).
+ImageInputSpec RawGray2x2() {
   ImageInputSpec spec;
   spec.height = 2;
   spec.width = 2;
@@ -395,6 +396,11 @@ TEST(ResizeTest, HalvingAveragesEachTwoByTwoBlock) {
   spec.scale = 1.0f;
   spec.mean = {0.0f};
   spec.std = {1.0f};
+  return spec;
+}
+
+TEST(ResizeTest, HalvingAveragesEachTwoByTwoBlock) {
+  ImageInputSpec spec = RawGray2x2();
   const DecodedImage image = Pixels(4, 4, 1, [](int x, int y, int) { return x * 10 + y * 50; });
   std::vector<float> out(4);
   ResizeAndNormalize(image, spec, out.data());
@@ -408,13 +414,7 @@ TEST(ResizeTest, HalvingAveragesEachTwoByTwoBlock) {
 }
 
 TEST(ResizeTest, CentralCropKeepsTheMiddle) {
-  ImageInputSpec spec;
-  spec.height = 2;
-  spec.width = 2;
-  spec.channels = 1;
-  spec.scale = 1.0f;
-  spec.mean = {0.0f};
-  spec.std = {1.0f};
+  ImageInputSpec spec = RawGray2x2();
   spec.central_crop = 0.5;
   const DecodedImage image = Pixels(4, 4, 1, [](int x, int y, int) { return x + 4 * y; });
   std::vector<float> out(4);
