@@ -86,8 +86,8 @@ class BinaryKernel : public CudaKernel {
     }
     ASSIGN_OR_RETURN(Shape out, BroadcastShapes(a.shape, b.shape));
     ASSIGN_OR_RETURN(DeviceTensor * y, ctx.Allocate(0, a.dtype, out));
-    RETURN_IF_ERROR(LaunchBinary(op_, a.dtype, a.data, Dims(a.shape), b.data, Dims(b.shape),
-                                 y->data, Dims(out), lo_, hi_, ctx.stream()));
+    RETURN_IF_ERROR(LaunchBinary(op_, a.dtype, a.data, a.shape, b.data, b.shape, y->data, out,
+                                 lo_, hi_, ctx.stream()));
     // Shape arithmetic keeps its values on the host too.
     if (a.host_ints && b.host_ints && y->num_elements() <= kHostMirrorLimit &&
         (a.host_ints->size() == 1 || b.host_ints->size() == 1 || a.shape == b.shape)) {

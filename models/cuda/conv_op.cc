@@ -102,7 +102,7 @@ class ConvKernel : public CudaKernel {
         begin[2 + d] = g.pad_begin[first + d];
       }
       ASSIGN_OR_RETURN(padded, AllocateDevice(x0.dtype, shape, ctx.stream()));
-      RETURN_IF_ERROR(LaunchPad(x0.dtype, x0.data, Dims(x0.shape), padded.data, Dims(shape), begin,
+      RETURN_IF_ERROR(LaunchPad(x0.dtype, x0.data, x0.shape, padded.data, shape, begin,
                                 PadMode::kConstant, 0.0, ctx.stream()));
       x = &padded;
     }
@@ -202,9 +202,8 @@ class ConvKernel : public CudaKernel {
           broadcast_residual ? inf : hi_, ctx.stream()));
     }
     if (broadcast_residual == nullptr) return absl::OkStatus();
-    return LaunchBinary(BinaryOp::kAdd, y->dtype, y->data, Dims(out_shape),
-                        broadcast_residual->data, Dims(broadcast_residual->shape), y->data,
-                        Dims(out_shape), lo_, hi_, ctx.stream());
+    return LaunchBinary(BinaryOp::kAdd, y->dtype, y->data, out_shape, broadcast_residual->data,
+                        broadcast_residual->shape, y->data, out_shape, lo_, hi_, ctx.stream());
   }
 
  private:

@@ -154,10 +154,6 @@ class CudaKernelRegistry {
 const CudaKernelRegistry& CudaKernels();
 
 // Host-side helpers for kernels.
-// A shape as the launchers (compiled by nvcc, which sees no Abseil) take it.
-inline std::vector<int64_t> Dims(absl::Span<const int64_t> shape) {
-  return std::vector<int64_t>(shape.begin(), shape.end());
-}
 // The values of an integer input known on the host (a constant, or a shape computation);
 // FAILED_PRECONDITION naming `what` when they are only on the device.
 absl::StatusOr<std::vector<int64_t>> HostInts(const DeviceTensor& t, std::string_view what);

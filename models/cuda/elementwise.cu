@@ -250,17 +250,17 @@ absl::Status LaunchUnary(UnaryOp op, DType dtype, const void* x, void* y, int64_
   });
 }
 
-absl::Status LaunchBinary(BinaryOp op, DType dtype, const void* a, const std::vector<int64_t>& a_shape,
-                          const void* b, const std::vector<int64_t>& b_shape, void* y,
-                          const std::vector<int64_t>& out, float lo, float hi,
-                          cudaStream_t stream) {
+absl::Status LaunchBinary(BinaryOp op, DType dtype, const void* a,
+                          absl::Span<const int64_t> a_shape, const void* b,
+                          absl::Span<const int64_t> b_shape, void* y, absl::Span<const int64_t> out,
+                          float lo, float hi, cudaStream_t stream) {
   int64_t n = 1;
   for (int64_t d : out) n *= d;
   if (n == 0) return absl::OkStatus();
   if (out.size() > 8) return absl::UnimplementedError("broadcasting over more than 8 dimensions");
   Broadcast s{};
   s.rank = static_cast<int>(out.size());
-  auto strides = [&](const std::vector<int64_t>& shape, int64_t* dst) {
+  auto strides = [&](absl::Span<const int64_t> shape, int64_t* dst) {
     int64_t stride = 1;
     for (int d = s.rank - 1; d >= 0; --d) {
       const int k = d - (s.rank - static_cast<int>(shape.size()));
@@ -361,7 +361,7 @@ absl::Status LaunchChannelAffine(DType dtype, const void* x, void* y, const floa
   });
 }
 
-absl::Status LaunchFillInts(const std::vector<int64_t>& values, DType dtype, void* y,
+absl::Status LaunchFillInts(absl::Span<const int64_t> values, DType dtype, void* y,
                             cudaStream_t stream) {
   if (values.size() > 8) return absl::UnimplementedError("more than 8 values to fill");
   if (values.empty()) return absl::OkStatus();

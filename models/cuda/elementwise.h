@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/types/span.h"
 #include "models/dtype.h"
 
 namespace inferd::models::cuda {
@@ -28,9 +29,10 @@ enum class BinaryOp { kAdd, kSub, kMul, kDiv };
 // `b_shape` the operands' (right-aligned, rank <= 8). lo = -inf and hi = +inf: no clipping (NaN
 // stays NaN). Integer types (int32, int64) clip to the bounds rounded inward; integer division
 // truncates and a zero divisor yields 0.
-absl::Status LaunchBinary(BinaryOp op, DType dtype, const void* a, const std::vector<int64_t>& a_shape,
-                          const void* b, const std::vector<int64_t>& b_shape, void* y,
-                          const std::vector<int64_t>& out, float lo, float hi, cudaStream_t stream);
+absl::Status LaunchBinary(BinaryOp op, DType dtype, const void* a,
+                          absl::Span<const int64_t> a_shape, const void* b,
+                          absl::Span<const int64_t> b_shape, void* y, absl::Span<const int64_t> out,
+                          float lo, float hi, cudaStream_t stream);
 
 // y = (to)x for n elements, between float32, float16, float64, int8, uint8, int32, int64, bool.
 absl::Status LaunchCast(DType from, DType to, const void* x, void* y, int64_t n,
@@ -49,7 +51,7 @@ absl::Status LaunchChannelAffine(DType dtype, const void* x, void* y, const floa
 
 // Writes `values` (at most 8) into an int64 or int32 device array, without a host copy (the
 // values travel as kernel arguments, so this can be captured into a CUDA graph).
-absl::Status LaunchFillInts(const std::vector<int64_t>& values, DType dtype, void* y,
+absl::Status LaunchFillInts(absl::Span<const int64_t> values, DType dtype, void* y,
                             cudaStream_t stream);
 
 }  // namespace inferd::models::cuda

@@ -95,8 +95,8 @@ class GemmKernel : public CudaKernel {
                                                      ShapeToString(y->shape)));
     }
     const float inf = std::numeric_limits<float>::infinity();
-    return LaunchBinary(BinaryOp::kAdd, y->dtype, y->data, Dims(y->shape), c->data,
-                        Dims(c->shape), y->data, Dims(y->shape), -inf, inf, ctx.stream());
+    return LaunchBinary(BinaryOp::kAdd, y->dtype, y->data, y->shape, c->data, c->shape, y->data,
+                        y->shape, -inf, inf, ctx.stream());
   }
 
  private:

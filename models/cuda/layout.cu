@@ -163,14 +163,14 @@ __global__ void Resize2DKernel(const T* x, int64_t h, int64_t w, T* y, int64_t o
   }
 }
 
-Dims8 ToDims(const std::vector<int64_t>& v) {
+Dims8 ToDims(absl::Span<const int64_t> v) {
   Dims8 d;
   d.rank = static_cast<int>(v.size());
   for (int i = 0; i < d.rank; ++i) d.d[i] = v[i];
   return d;
 }
 
-Dims8 Strides(const std::vector<int64_t>& shape) {
+Dims8 Strides(absl::Span<const int64_t> shape) {
   Dims8 s;
   s.rank = static_cast<int>(shape.size());
   int64_t stride = 1;
@@ -181,7 +181,7 @@ Dims8 Strides(const std::vector<int64_t>& shape) {
   return s;
 }
 
-int64_t Count(const std::vector<int64_t>& shape) {
+int64_t Count(absl::Span<const int64_t> shape) {
   int64_t n = 1;
   for (int64_t d : shape) n *= d;
   return n;
@@ -215,8 +215,8 @@ absl::Status BySize(size_t elem_size, Fn fn) {
 
 }  // namespace
 
-absl::Status LaunchTranspose(const void* x, void* y, const std::vector<int64_t>& in,
-                             const std::vector<int64_t>& perm, size_t elem_size,
+absl::Status LaunchTranspose(const void* x, void* y, absl::Span<const int64_t> in,
+                             absl::Span<const int64_t> perm, size_t elem_size,
                              cudaStream_t stream) {
   if (absl::Status s = TooManyDims(in.size()); !s.ok()) return s;
   const int64_t n = Count(in);
@@ -235,9 +235,9 @@ absl::Status LaunchTranspose(const void* x, void* y, const std::vector<int64_t>&
   });
 }
 
-absl::Status LaunchSlice(const void* x, const std::vector<int64_t>& in, void* y,
-                         const std::vector<int64_t>& out, const std::vector<int64_t>& start,
-                         const std::vector<int64_t>& step, size_t elem_size, cudaStream_t stream) {
+absl::Status LaunchSlice(const void* x, absl::Span<const int64_t> in, void* y,
+                         absl::Span<const int64_t> out, absl::Span<const int64_t> start,
+                         absl::Span<const int64_t> step, size_t elem_size, cudaStream_t stream) {
   if (absl::Status s = TooManyDims(in.size()); !s.ok()) return s;
   const int64_t n = Count(out);
   if (n == 0) return absl::OkStatus();
@@ -249,8 +249,8 @@ absl::Status LaunchSlice(const void* x, const std::vector<int64_t>& in, void* y,
   });
 }
 
-absl::Status LaunchPad(DType dtype, const void* x, const std::vector<int64_t>& in, void* y,
-                       const std::vector<int64_t>& out, const std::vector<int64_t>& begin,
+absl::Status LaunchPad(DType dtype, const void* x, absl::Span<const int64_t> in, void* y,
+                       absl::Span<const int64_t> out, absl::Span<const int64_t> begin,
                        PadMode mode, double value, cudaStream_t stream) {
   if (absl::Status s = TooManyDims(in.size()); !s.ok()) return s;
   const int64_t n = Count(out);

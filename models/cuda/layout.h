@@ -9,26 +9,27 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/types/span.h"
 #include "models/dtype.h"
 
 namespace inferd::models::cuda {
 
 // y = transpose(x, perm); `in` is x's shape (rank <= 8), elements of `elem_size` bytes.
-absl::Status LaunchTranspose(const void* x, void* y, const std::vector<int64_t>& in,
-                             const std::vector<int64_t>& perm, size_t elem_size,
+absl::Status LaunchTranspose(const void* x, void* y, absl::Span<const int64_t> in,
+                             absl::Span<const int64_t> perm, size_t elem_size,
                              cudaStream_t stream);
 
 enum class PadMode { kConstant, kReflect, kEdge };
 // y = pad(x): `begin` pads before each dim (may be negative: a crop), `out` is y's shape.
 // `value` (constant mode) is given as float and converted to `dtype`.
-absl::Status LaunchPad(DType dtype, const void* x, const std::vector<int64_t>& in, void* y,
-                       const std::vector<int64_t>& out, const std::vector<int64_t>& begin,
+absl::Status LaunchPad(DType dtype, const void* x, absl::Span<const int64_t> in, void* y,
+                       absl::Span<const int64_t> out, absl::Span<const int64_t> begin,
                        PadMode mode, double value, cudaStream_t stream);
 
 // y[i...] = x[start + i * step ...] per dim; `out` is y's shape.
-absl::Status LaunchSlice(const void* x, const std::vector<int64_t>& in, void* y,
-                         const std::vector<int64_t>& out, const std::vector<int64_t>& start,
-                         const std::vector<int64_t>& step, size_t elem_size, cudaStream_t stream);
+absl::Status LaunchSlice(const void* x, absl::Span<const int64_t> in, void* y,
+                         absl::Span<const int64_t> out, absl::Span<const int64_t> start,
+                         absl::Span<const int64_t> step, size_t elem_size, cudaStream_t stream);
 
 // Gather along `axis`: x viewed as [outer, axis_dim, inner], indices (int64 or int32, negative
 // counted from the end) of count n; y is [outer, n, inner]. Out-of-range indices yield zeros

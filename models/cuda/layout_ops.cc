@@ -199,7 +199,7 @@ class TransposeKernel : public CudaKernel {
       out.push_back(x.shape[p]);
     }
     ASSIGN_OR_RETURN(DeviceTensor * y, ctx.Allocate(0, x.dtype, out));
-    return LaunchTranspose(x.data, y->data, Dims(x.shape), perm, DTypeSize(x.dtype), ctx.stream());
+    return LaunchTranspose(x.data, y->data, x.shape, perm, DTypeSize(x.dtype), ctx.stream());
   }
 
  private:
@@ -297,8 +297,7 @@ class PadKernel : public CudaKernel {
       }
     }
     ASSIGN_OR_RETURN(DeviceTensor * y, ctx.Allocate(0, x.dtype, out));
-    return LaunchPad(x.dtype, x.data, Dims(x.shape), y->data, Dims(out), begin, mode_, value,
-                     ctx.stream());
+    return LaunchPad(x.dtype, x.data, x.shape, y->data, out, begin, mode_, value, ctx.stream());
   }
 
  private:
@@ -332,8 +331,7 @@ class SliceKernel : public CudaKernel {
     RETURN_IF_ERROR(SliceBounds(x.shape, starts, ends, axes, steps, &begin, &step, &out));
     ASSIGN_OR_RETURN(DeviceTensor * y, ctx.Allocate(0, x.dtype, out));
     RETURN_IF_ERROR(
-        LaunchSlice(x.data, Dims(x.shape), y->data, Dims(out), begin, step, DTypeSize(x.dtype),
-                    ctx.stream()));
+        LaunchSlice(x.data, x.shape, y->data, out, begin, step, DTypeSize(x.dtype), ctx.stream()));
     if (x.host_ints && x.shape.size() == 1) {
       std::vector<int64_t> values;
       for (int64_t i = 0; i < out[0]; ++i) values.push_back((*x.host_ints)[begin[0] + i * step[0]]);
