@@ -186,6 +186,12 @@ INSTANTIATE_TEST_SUITE_P(
         ConvCase{"im2col_3x3", 2, 5, 11, 13, 17, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, 1, true},
         // Small planes are im2col'ed from a zero-bordered copy; this one is too large for it.
         ConvCase{"small_plane_8x8", 3, 16, 8, 8, 32, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, 1, true},
+        // More zero-bordered planes: several images of 4x4, dilated 8x8, a 1x3 kernel on 16x16,
+        // and 32x32 split into column blocks (tasks starting inside an image).
+        ConvCase{"whole_rows_4x4", 3, 5, 4, 4, 12, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, 1, true},
+        ConvCase{"whole_rows_8x8_dilated", 2, 6, 8, 8, 10, 3, 3, 1, 1, 2, 2, {2, 2, 2, 2}, 1, true},
+        ConvCase{"whole_rows_16_1x3", 2, 4, 16, 16, 8, 1, 3, 1, 1, 1, 1, {0, 1, 0, 1}, 1, false},
+        ConvCase{"whole_rows_32_blocks", 1, 3, 32, 32, 8, 3, 3, 1, 1, 2, 2, {2, 2, 2, 2}, 1, true},
         ConvCase{"large_plane_5x5", 1, 2, 66, 66, 3, 5, 5, 1, 1, 1, 1, {2, 2, 2, 2}, 1, true},
         ConvCase{"strided_asymmetric", 1, 3, 15, 14, 8, 7, 7, 2, 2, 1, 1, {3, 2, 1, 3}, 1, true},
         ConvCase{"dilated", 1, 4, 12, 12, 6, 3, 3, 1, 1, 2, 3, {2, 3, 2, 3}, 1, false},
