@@ -27,7 +27,39 @@ grpc::ServerUnaryReactor* Unimplemented(grpc::CallbackServerContext* context,
   return reactor;
 }
 
+class ArenaPredictMessages final
+    : public grpc::MessageHolder<tensorflow::serving::PredictRequest,
+                                 tensorflow::serving::PredictResponse> {
+ public:
+  ArenaPredictMessages() : arena_(Options(block_)) {
+    set_request(
+        google::protobuf::Arena::CreateMessage<tensorflow::serving::PredictRequest>(&arena_));
+    set_response(
+        google::protobuf::Arena::CreateMessage<tensorflow::serving::PredictResponse>(&arena_));
+  }
+  void Release() override { delete this; }
+
+ private:
+  // A digits-sized call (a 300-byte request, a 100-byte answer) fits in the first block; larger
+  // ones take further blocks from the heap.
+  static constexpr size_t kFirstBlock = 4096;
+  static google::protobuf::ArenaOptions Options(char* block) {
+    google::protobuf::ArenaOptions options;
+    options.initial_block = block;
+    options.initial_block_size = kFirstBlock;
+    return options;
+  }
+
+  alignas(16) char block_[kFirstBlock];  // before arena_, which is built on it
+  google::protobuf::Arena arena_;
+};
+
 }  // namespace
+
+grpc::MessageHolder<tensorflow::serving::PredictRequest, tensorflow::serving::PredictResponse>*
+ArenaPredictAllocator::AllocateMessages() {
+  return new ArenaPredictMessages();
+}
 
 grpc::Status ToGrpcStatus(const absl::Status& status) {
   if (status.ok()) return grpc::Status::OK;
