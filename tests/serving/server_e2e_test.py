@@ -212,12 +212,13 @@ def wait_until(predicate, timeout, what):
     raise AssertionError("timed out waiting for " + what)
 
 
-def write_batching_parameters(tmp, **fields):
-    """A --batching_parameters_file in `tmp` (BatchingParameters text format) with `fields`."""
+def batching_flags(tmp, **fields):
+    """--enable_batching with a --batching_parameters_file written in `tmp` (BatchingParameters
+    text format) from `fields`."""
     path = os.path.join(tmp, "batching.txt")
     with open(path, "w") as f:
         f.write(" ".join("%s { value: %d }" % kv for kv in fields.items()))
-    return path
+    return ["--enable_batching", "--batching_parameters_file=" + path]
 
 
 def run_reference(tmp, base, images):
@@ -500,11 +501,10 @@ class CallerRunsBatchingTest(unittest.TestCase):
     def test_concurrent_requests_are_batched_on_request_threads(self):
         tmp = tempfile.mkdtemp(dir=ARGS.out)
         base = make_base(tmp)
-        params = write_batching_parameters(tmp, max_batch_size=16, batch_timeout_micros=0,
-                                           max_enqueued_batches=1000, num_batch_threads=1)
+        batching = batching_flags(tmp, max_batch_size=16, batch_timeout_micros=0,
+                                  max_enqueued_batches=1000, num_batch_threads=1)
         # A limit the 16-row batch surely fits, even on a loaded machine.
-        server = Server(base, extra=["--enable_batching", "--batching_parameters_file=" + params,
-                                     "--inline_run_limit_us=20000"])
+        server = Server(base, extra=batching + ["--inline_run_limit_us=20000"])
         try:
             server.wait_ready()
             self.assertRegex(server.read_log(), r"batches \(up to 16 rows: .*\) run on request "
@@ -767,10 +767,9 @@ class DrainTest(unittest.TestCase):
         tmp = tempfile.mkdtemp(dir=ARGS.out)
         base = make_base(tmp)
         # Requests wait up to 300 ms for a batch, so SIGTERM finds many in flight.
-        params = write_batching_parameters(tmp, max_batch_size=64, batch_timeout_micros=300000,
-                                           max_enqueued_batches=100, num_batch_threads=1)
-        server = Server(base, extra=["--enable_batching", "--batching_parameters_file=" + params,
-                                     "--drain_timeout_seconds=10"])
+        batching = batching_flags(tmp, max_batch_size=64, batch_timeout_micros=300000,
+                                  max_enqueued_batches=100, num_batch_threads=1)
+        server = Server(base, extra=batching + ["--drain_timeout_seconds=10"])
         server.wait_ready()
         images = digits_images()[:1]
         lock = threading.Lock()
