@@ -283,6 +283,9 @@ int main(int argc, char** argv) {
                            &bound_port);
   builder.SetMaxReceiveMessageSize(INT_MAX);
   builder.SetMaxSendMessageSize(INT_MAX);
+  // No SO_REUSEPORT (gRPC's default): a port another process holds fails the start instead of
+  // splitting the clients' connections between the two.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.RegisterService(&health_service);
   builder.RegisterCallbackGenericService(&proxy);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();

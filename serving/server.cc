@@ -4,6 +4,7 @@
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/resource_quota.h>
 
+#include <algorithm>
 #include <climits>
 
 #include "absl/strings/numbers.h"
@@ -68,6 +69,14 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
                              grpc::InsecureServerCredentials(), &s->grpc_port_);
     builder.SetMaxReceiveMessageSize(INT_MAX);
     builder.SetMaxSendMessageSize(INT_MAX);
+    // gRPC sets SO_REUSEPORT by default, so a second server (a stale one, another test's) could
+    // bind the same port without an error and take a share of its connections. The port is ours
+    // alone unless --grpc_channel_arguments asks for grpc.so_reuseport: a taken port fails the
+    // start.
+    if (std::none_of(o.grpc_channel_arguments.begin(), o.grpc_channel_arguments.end(),
+                     [](const auto& kv) { return kv.first == GRPC_ARG_ALLOW_REUSEPORT; })) {
+      builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+    }
     if (o.grpc_max_threads > 0) {
       grpc::ResourceQuota quota("inferd");
       quota.SetMaxThreads(o.grpc_max_threads);

@@ -114,7 +114,9 @@ int main(int argc, char** argv) {
                "/monitoring/prometheus/metrics on the REST port unless this disables them or "
                "changes the path");
   flags.String("grpc_channel_arguments", &grpc_channel_arguments,
-               "extra gRPC server arguments, key=value,key=value (integers passed as ints)");
+               "extra gRPC server arguments, key=value,key=value (integers passed as ints); "
+               "grpc.so_reuseport=1 lets several servers share --port (off: a taken port fails "
+               "the start)");
   flags.Int32("grpc_max_threads", &grpc_max_threads, "gRPC resource-quota thread cap");
   flags.Int64("grpc_max_connection_age_ms", &grpc_max_connection_age_ms,
               "close gRPC connections after this age so L4 load balancers rebalance; 0: never");

@@ -291,6 +291,25 @@ class GatewayTest(unittest.TestCase):
             self.assertEqual(p.returncode, 2, (flags, p.stdout, p.stderr))
             self.assertIn(message, p.stderr, flags)
 
+    def test_a_taken_grpc_port_fails_the_start(self):
+        """A second gateway on the first one's gRPC port exits with an error naming the address
+        instead of sharing the port (gRPC's SO_REUSEPORT is off)."""
+        class Nowhere:
+            grpc_port = 1
+            rest_port = 2
+
+        gateway = Gateway([Nowhere()])
+        try:
+            p = subprocess.run([gt.ARGS.gateway, "--port=%d" % gateway.port, "--rest_api_port=0",
+                                "--monitoring_port=-1", "--bind_address=127.0.0.1",
+                                "--static_backends=127.0.0.1:1:2"],
+                               capture_output=True, text=True, timeout=30)
+            self.assertEqual(p.returncode, 2, (p.stdout, p.stderr))
+            self.assertIn("cannot listen for gRPC on 127.0.0.1:%d" % gateway.port, p.stderr)
+            self.assertIsNone(gateway.proc.poll())
+        finally:
+            self.stop_all([], gateway)
+
 
 class SlowReplicaTest(unittest.TestCase):
     """Acceptance 4: one replica 10x slower (bare_grpc_server --delay_ms 5, 5, 50); peak_ewma

@@ -114,9 +114,14 @@ class Server:
         args += list(extra)
         self.log = open(self.log_path, "w+")
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)
-        ports = wait_for_ports(self.proc, self.log_path, "inferd-server",
-                               {"grpc": r"gRPC API listening on [\d.]+:(\d+)",
-                                "rest": r"REST API listening on [\d.]+:(\d+)"})
+        try:
+            ports = wait_for_ports(self.proc, self.log_path, "inferd-server",
+                                   {"grpc": r"gRPC API listening on [\d.]+:(\d+)",
+                                    "rest": r"REST API listening on [\d.]+:(\d+)"})
+        except RuntimeError:
+            stop_process(self.proc, signal.SIGKILL, 10)
+            self.log.close()
+            raise
         self.grpc_port, self.rest_port = ports["grpc"], ports["rest"]
         import grpc
         self.channel = grpc.insecure_channel("127.0.0.1:%d" % self.grpc_port)
@@ -350,6 +355,25 @@ class ApiTest(unittest.TestCase):
         self.assertEqual(first.status, 1)
         status, _ = self.server.http("GET", "/healthz")
         self.assertEqual(status, 200)
+
+    def test_a_taken_grpc_port_fails_the_start(self):
+        """No silent port sharing: a second server on this one's gRPC port exits with an error
+        naming the address, and this one still answers. Sharing needs both to ask for it."""
+        port = self.server.grpc_port
+        with self.assertRaises(RuntimeError) as e:
+            Server(self.base, extra=["--port=%d" % port])
+        self.assertIn("cannot listen for gRPC on 127.0.0.1:%d" % port, str(e.exception))
+        resp = self.server.predict.Predict(predict_request(self.images[:1]), timeout=10)
+        self.assertEqual(len(resp.outputs["probabilities"].float_val), 10)
+
+        share = ["--grpc_channel_arguments=grpc.so_reuseport=1"]
+        first = Server(self.base, extra=share)
+        try:
+            second = Server(self.base, extra=share + ["--port=%d" % first.grpc_port])
+            self.assertEqual(second.grpc_port, first.grpc_port)
+            self.assertEqual(second.stop(), 0)
+        finally:
+            self.assertEqual(first.stop(), 0)
 
     def test_classify_is_unimplemented(self):
         import grpc
