@@ -6,6 +6,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "serving"))
 import server_e2e_test as replicas  # noqa: E402
@@ -118,6 +119,8 @@ class Load:
         self.pb = replicas.pb
         self.ok = 0
         self.errors = []
+        self.error_times = []
+        self.started = None
         self.lock = threading.Lock()
         self.done = threading.Event()
         self.threads = [threading.Thread(target=self.run, args=(port, images[i % len(images):][:1]))
@@ -136,12 +139,28 @@ class Load:
             except Exception as e:  # noqa: BLE001 - every failure is a finding
                 with self.lock:
                     self.errors.append(repr(e)[:300])
+                    self.error_times.append(time.time() - self.started)
         ch.close()
 
     def start(self):
+        self.started = time.time()
         for t in self.threads:
             t.start()
         return self
+
+    def check_no_errors(self, test, gateway=None):
+        """Fails `test` if any call failed, with what a flaky failure needs to be understood:
+        how many, when (seconds into the load), the distinct messages and the gateway's log tail."""
+        if not self.errors:
+            return
+        distinct = sorted(set(self.errors), key=self.errors.index)
+        lines = ["%d of %d calls failed, %.2f-%.2f s into the load; %d distinct messages:"
+                 % (len(self.errors), len(self.errors) + self.ok, min(self.error_times),
+                    max(self.error_times), len(distinct))]
+        lines += ["  %dx %s" % (self.errors.count(m), m) for m in distinct[:5]]
+        if gateway is not None:
+            lines.append("gateway log (tail):\n" + gateway.read_log()[-3000:])
+        test.fail("\n".join(lines))
 
     def stop(self):
         self.done.set()

@@ -172,7 +172,7 @@ class KubernetesDiscoveryTest(unittest.TestCase):
             load.stop()
             print("\nterminating: %d requests, %d errors" % (load.ok, len(load.errors)),
                   file=sys.stderr)
-            self.assertEqual(load.errors, [])
+            load.check_no_errors(self, gateway)
             self.assertGreater(load.ok, 100)
         finally:
             self.assertEqual(gateway.stop(), 0)
