@@ -1,6 +1,7 @@
 // Conv (1-3 spatial dims, groups, dilations, strides, asymmetric and automatic pads) for
 // float32, choosing per call among: Winograd F(2x2, 3x3) for 3x3 stride-1 layers
-// (winograd.cc); a direct depthwise kernel (depthwise.cc); and the packed GEMM with the input
+// (winograd.cc); a direct kernel for small stride-1 maps (direct_conv.cc); a direct depthwise
+// kernel (depthwise.cc); and the packed GEMM with the input
 // (pointwise) or its im2col packed in cache-sized column blocks, or, for small outputs, with
 // positions and channels swapped as GEMM rows and columns. Bias, a residual and a fused
 // Relu/Clip are applied as results are stored.
@@ -12,6 +13,7 @@
 #include "absl/container/inlined_vector.h"
 #include "common/status_macros.h"
 #include "models/cpu/depthwise.h"
+#include "models/cpu/direct_conv.h"
 #include "models/cpu/elementwise.h"
 #include "models/cpu/kernel_util.h"
 #include "models/cpu/kernels.h"
@@ -216,6 +218,11 @@ class ConvKernel : public Kernel {
       const bool transposed =
           !depthwise && (!known || (!winograd && PrefersTransposed(positions, mg)));
       const bool gemm = !depthwise && (!known || (!winograd && !transposed));
+      bool direct = k->group_ == 1 &&
+                    DirectConv2d::WorthPreparing(*w, known, known ? out->dims[2] : 0,
+                                                 known && out->dims.size() > 3 ? out->dims[3] : 0);
+      for (int64_t v : k->window_.strides) direct = direct && v == 1;
+      if (direct) k->direct_ = std::make_unique<DirectConv2d>(*w);
       if (winograd) k->winograd_ = std::make_unique<WinogradConv>(*w);
       if (transposed) k->packed_t_ = PackWeightsTransposed(*w, k->group_);
       if (gemm) k->packed_ = PackWeights(*w, k->group_);
@@ -277,6 +284,9 @@ class ConvKernel : public Kernel {
     bool residual_done = ep.residual == nullptr;
     if (winograd_ != nullptr && WinogradConv::Applies(g)) {
       winograd_->Run(ctx.pool(), *x, g, ep, y);
+      residual_done = residual == nullptr || fuse_residual;
+    } else if (direct_ != nullptr && DirectConv2d::Applies(g, c)) {
+      direct_->Run(ctx.pool(), *x, g, ep, y);
       residual_done = residual == nullptr || fuse_residual;
     } else if (group_ == c && m == c && g.spatial <= 2) {
       DepthwiseConv2d(ctx.pool(), x->data<float>(), w->data<float>(), bias, g, n, c,
@@ -476,6 +486,7 @@ class ConvKernel : public Kernel {
   std::vector<PackedA> packed_;                    // per group, when the weights are constant
   std::vector<std::shared_ptr<Buffer>> packed_t_;  // W^T per group, for TransposedConv
   std::unique_ptr<WinogradConv> winograd_;         // 3x3 constant weights, group 1
+  std::unique_ptr<DirectConv2d> direct_;           // small stride-1 outputs, constant weights
   bool clamp_ = false;
   float lo_ = 0, hi_ = 0;
 };

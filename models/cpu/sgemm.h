@@ -67,7 +67,7 @@ void SgemmPacked(PackedARef a, int64_t panel_begin, int64_t panel_end, int64_t n
                  const GemmEpilogue* epilogue = nullptr);
 
 // A grow-only, 64-byte aligned scratch buffer owned by the calling thread. `slot` selects one
-// of kScratchSlots independent buffers; each user owns a slot (0 packed B, 1 im2col plane,
+// of kScratchSlots independent buffers; each user owns a slot (0 packed B, 1 im2col or direct conv planes,
 // 2 depthwise plane, 3 pooling plane, 4-5 transposed conv operands and Winograd products,
 // 6-7 pooling row and column passes).
 inline constexpr int kScratchSlots = 8;

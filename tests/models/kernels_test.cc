@@ -205,31 +205,51 @@ INSTANTIATE_TEST_SUITE_P(
         // Winograd F(2x2, 3x3): odd sizes, asymmetric pads, channels not a panel multiple.
         ConvCase{"winograd", 2, 19, 30, 37, 21, 3, 3, 1, 1, 1, 1, {1, 0, 2, 1}, 1, true},
         ConvCase{"winograd_no_pad", 1, 8, 17, 16, 40, 3, 3, 1, 1, 1, 1, {0, 0, 0, 0}, 1, false},
-        // Positions as GEMM rows (7x7 outputs, channels a multiple of 32).
-        ConvCase{"transposed_3x3", 2, 16, 7, 7, 64, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, 1, true},
+        // Positions as GEMM rows (7x7 outputs, channels a multiple of 32; with 96 input
+        // channels the direct kernel's shifted planes would not fit in cache).
+        ConvCase{"transposed_3x3", 2, 96, 7, 7, 64, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, 1, true},
+        // The direct kernel (constant weights; the same cases with weights as inputs take
+        // im2col): output channels not a multiple of 16 over 1-3 blocks, outputs not a
+        // multiple of 16, rows wider than 16, pads wider than the kernel reaches, no bias.
+        ConvCase{"direct_8x8", 2, 16, 8, 8, 32, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, 1, true},
+        ConvCase{"direct_odd_sizes", 3, 7, 5, 11, 37, 3, 3, 1, 1, 1, 1, {1, 0, 2, 1}, 1, false},
+        ConvCase{"direct_wide_rows_5x5", 1, 3, 9, 21, 18, 5, 5, 1, 1, 1, 1, {2, 2, 2, 2}, 1, true},
+        ConvCase{"direct_wide_pads", 1, 2, 4, 4, 5, 2, 2, 1, 1, 1, 1, {3, 3, 3, 3}, 1, true},
         ConvCase{"transposed_pointwise", 3, 32, 7, 7, 96, 1, 1, 1, 1, 1, 1, {0, 0, 0, 0}, 1, true}),
     [](const ::testing::TestParamInfo<ConvCase>& info) { return info.param.name; });
 
-TEST(ConvTest, DynamicImageSizeKeepsEveryPathReady) {
-  // With the spatial dims unknown at load, one kernel must serve sizes that pick the
-  // transposed GEMM (7x7), Winograd (16x16) and the plain GEMM (5x5: too few tiles for
-  // Winograd, and 25 positions pad alike in either GEMM orientation).
+// A 3x3 Conv with `c` input and `m` output channels whose spatial dims are unknown at load, run
+// at each of `sizes` (square) against the naive convolution.
+void ExpectDynamicSizesMatch(int64_t c, int64_t m, std::initializer_list<int64_t> sizes) {
   ModelBuilder mb;
-  mb.Input("x", DType::kFloat32, {1, 16, -1, -1}).Output("y", DType::kFloat32);
-  Tensor w = Random({64, 16, 3, 3}, 21), b = Random({64}, 22);
+  mb.Input("x", DType::kFloat32, {1, c, -1, -1}).Output("y", DType::kFloat32);
+  Tensor w = Random({m, c, 3, 3}, 21), b = Random({m}, 22);
   mb.Initializer("w", w).Initializer("b", b);
   SetAttr(mb.Node("Conv", {"x", "w", "b"}, {"y"}), "pads", std::vector<int64_t>{1, 1, 1, 1});
   auto g = ImportOnnxBytes(mb.Serialize(), "");
   ASSERT_TRUE(g.ok()) << g.status();
-  auto m = Model::FromGraph(*std::move(g));
-  ASSERT_TRUE(m.ok()) << m.status();
-  for (int64_t size : {7, 16, 5}) {
-    ConvCase k{"dynamic", 1, 16, size, size, 64, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, 1, true};
-    Tensor x = Random({1, 16, size, size}, 23);
-    auto out = (*m)->Run({x});
+  auto model = Model::FromGraph(*std::move(g));
+  ASSERT_TRUE(model.ok()) << model.status();
+  for (int64_t size : sizes) {
+    ConvCase k{"dynamic", 1, c, size, size, m, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, 1, true};
+    Tensor x = Random({1, c, size, size}, 23);
+    auto out = (*model)->Run({x});
     ASSERT_TRUE(out.ok()) << out.status();
     ExpectNear((*out)[0], NaiveConv(k, x, w, &b), 1e-4f);
   }
+}
+
+TEST(ConvTest, DynamicImageSizeKeepsEveryPathReady) {
+  // With the spatial dims unknown at load, one kernel must serve sizes that pick the
+  // transposed GEMM (7x7), Winograd (16x16) and the plain GEMM (5x5: too few tiles for
+  // Winograd, and 25 positions pad alike in either GEMM orientation). These weights are too
+  // large for the direct kernel to be prepared without a known output size.
+  ExpectDynamicSizesMatch(128, 64, {7, 16, 5});
+}
+
+TEST(ConvTest, DynamicImageSizeSmallLayerTakesTheDirectKernelWhereItFits) {
+  // Small weights: the direct kernel is prepared, and serves 5x5 and 7x7; 40x40 is beyond it.
+  ExpectDynamicSizesMatch(16, 24, {5, 7, 40});
 }
 
 struct PoolCase {

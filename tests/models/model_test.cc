@@ -182,14 +182,15 @@ TEST(ModelTest, BatchNormAndReluFusionKeepResults) {
 }
 
 // x -> Conv a -> Conv c, plus (Conv of x, or the [N,C,1,1] mean of a) -> Relu: the Add folds
-// into Conv c, the second case through the broadcasting fallback.
-ModelBuilder Residual(bool broadcast) {
+// into Conv c, the second case through the broadcasting fallback. Conv c is 1x1 (the packed
+// GEMM) or 3x3 (on these 6x6 maps, the direct kernel).
+ModelBuilder Residual(bool broadcast, int64_t kernel = 1) {
   ModelBuilder b;
   b.Input("x", DType::kFloat32, {-1, 4, 6, 6}).Output("y", DType::kFloat32);
   b.Initializer("wa", RandomTensor({8, 4, 3, 3}, 5));
   b.Initializer("wb", RandomTensor({8, 4, 1, 1}, 6));
   b.Initializer("bias", RandomTensor({8}, 7));
-  b.Initializer("wc", RandomTensor({8, 8, 1, 1}, 8));
+  b.Initializer("wc", RandomTensor({8, 8, kernel, kernel}, 8));
   SetAttr(b.Node("Conv", {"x", "wa", "bias"}, {"a"}), "pads", std::vector<int64_t>{1, 1, 1, 1});
   if (broadcast) {
     SetAttr(b.Node("ReduceMean", {"a"}, {"other"}), "axes", std::vector<int64_t>{2, 3});
@@ -197,23 +198,26 @@ ModelBuilder Residual(bool broadcast) {
     b.Node("Conv", {"x", "wb"}, {"other"});
   }
   // Reads `a`, so it is ordered after `other` (the residual must exist when the Conv runs).
-  b.Node("Conv", {"a", "wc"}, {"c"});
+  const int64_t pad = kernel / 2;
+  SetAttr(b.Node("Conv", {"a", "wc"}, {"c"}), "pads", std::vector<int64_t>{pad, pad, pad, pad});
   b.Node("Add", {"c", "other"}, {"s"});
   b.Node("Relu", {"s"}, {"y"});
   return b;
 }
 
 TEST(ModelTest, ResidualAddFoldsIntoConvWithAndWithoutBroadcast) {
-  for (bool broadcast : {false, true}) {
-    auto fused = Plan(Residual(broadcast), true);
-    auto plain = Plan(Residual(broadcast), false);
-    ASSERT_TRUE(fused.ok() && plain.ok()) << fused.status() << plain.status();
-    EXPECT_EQ((*fused)->plan_stats().fused_residual_adds, 1) << broadcast;
-    Tensor x = RandomTensor({2, 4, 6, 6}, 12);
-    auto a = (*fused)->Run({x});
-    auto b = (*plain)->Run({x});
-    ASSERT_TRUE(a.ok() && b.ok()) << a.status() << b.status();
-    EXPECT_LT(MaxAbsDiff((*a)[0], (*b)[0]), 1e-4f) << broadcast;
+  for (int64_t kernel : {1, 3}) {
+    for (bool broadcast : {false, true}) {
+      auto fused = Plan(Residual(broadcast, kernel), true);
+      auto plain = Plan(Residual(broadcast, kernel), false);
+      ASSERT_TRUE(fused.ok() && plain.ok()) << fused.status() << plain.status();
+      EXPECT_EQ((*fused)->plan_stats().fused_residual_adds, 1) << broadcast << kernel;
+      Tensor x = RandomTensor({2, 4, 6, 6}, 12);
+      auto a = (*fused)->Run({x});
+      auto b = (*plain)->Run({x});
+      ASSERT_TRUE(a.ok() && b.ok()) << a.status() << b.status();
+      EXPECT_LT(MaxAbsDiff((*a)[0], (*b)[0]), 1e-4f) << broadcast << kernel;
+    }
   }
 }
 

@@ -1,0 +1,48 @@
+// Direct convolution for small 2-D, stride-1 float32 feature maps (the digits model's 8x8, a
+// CNN's last stages), without im2col. Each input channel is copied into one zero-bordered plane
+// per kernel column, shifted by that column and as wide as the output, so that the input a
+// kernel tap reads for 16 consecutive output positions is 16 consecutive floats: each tap is
+// one unaligned vector load, multiplied into 16 output channels at once (weights broadcast
+// from a layout packed at load), and the results are stored straight into NCHW. The copies
+// (channels x kernel width x rows x output width floats) replace the im2col matrix (channels x
+// kernel size x outputs), which on such maps cost about as much as the GEMM itself. Needs
+// AVX-512 to pay; Available() says whether this build has it. Immutable after construction;
+// Run() is thread-safe.
+#ifndef INFERD_MODELS_CPU_DIRECT_CONV_H_
+#define INFERD_MODELS_CPU_DIRECT_CONV_H_
+
+#include <cstdint>
+#include <vector>
+
+#include "models/cpu/sgemm.h"
+#include "models/cpu/window.h"
+#include "models/tensor.h"
+#include "models/thread_pool.h"
+
+namespace inferd::models::cpu {
+
+class DirectConv2d {
+ public:
+  static bool Available();
+  // Whether to pack weights `w` ([M, C, KH, KW]) at load for a layer whose output is out_h x
+  // out_w (`out_known`), or of a size known only at run time (then only small weights are).
+  static bool WorthPreparing(const Tensor& w, bool out_known, int64_t out_h, int64_t out_w);
+  // True for 2-D, stride-1 windows (any kernel but 1x1, dilations, pads) with a small output
+  // whose shifted input planes for `channels` channels stay in cache.
+  static bool Applies(const WindowGeometry& g, int64_t channels);
+
+  // `w`: [M, C, KH, KW] float32, group 1.
+  explicit DirectConv2d(const Tensor& w);
+
+  // y[N, M, OH, OW] = epilogue(conv(x)); `ep.residual`, when set, has y's layout.
+  void Run(ThreadPool& pool, const Tensor& x, const WindowGeometry& g, const GemmEpilogue& ep,
+           Tensor* y) const;
+
+ private:
+  int64_t m_ = 0, c_ = 0, kh_ = 0, kw_ = 0;
+  std::vector<float> packed_;  // ceil(M/16) blocks of [C*KH*KW][16] weights, zero-padded
+};
+
+}  // namespace inferd::models::cpu
+
+#endif  // INFERD_MODELS_CPU_DIRECT_CONV_H_
