@@ -33,10 +33,12 @@ using tcp = net::ip::tcp;
 namespace {
 
 // Headers that describe one connection, not the request: never forwarded (RFC 9110 7.6.1).
+// Nor is Expect: the gateway's own server has answered "100-continue" and holds the whole body
+// (a replica would otherwise send an interim 100 that the upstream read takes for the answer).
 bool HopByHop(absl::string_view name) {
   for (const char* h : {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te",
                         "trailer", "upgrade", "proxy-authenticate", "proxy-authorization",
-                        "content-length"}) {
+                        "content-length", "expect"}) {
     if (absl::EqualsIgnoreCase(name, h)) return true;
   }
   return false;

@@ -161,6 +161,43 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
     parser_->header_limit(64 * 1024);
     SetDeadline(first_request_ ? server_->options_.read_timeout : server_->options_.idle_timeout);
     first_request_ = false;
+    http::async_read_header(stream_, buffer_, *parser_,
+                            [self = shared_from_this()](beast::error_code ec, size_t) {
+                              self->OnHeader(ec);
+                            });
+  }
+
+  // An HTTP/1.1 client that sent "Expect: 100-continue" (curl does for large bodies, as do
+  // .NET and Java clients) waits for "100 Continue" before it sends the body — about a second
+  // when no answer comes. It gets that, or the 413 at once when the body it announced is over
+  // the limit, so that it need not send it.
+  void OnHeader(beast::error_code ec) {
+    if (ec) return OnRead(ec);
+    const auto& req = parser_->get();
+    if (req.version() >= 11 && beast::iequals(req[http::field::expect], "100-continue")) {
+      if (const auto length = parser_->content_length();
+          length && *length > server_->options_.max_body_bytes) {
+        return OnRead(http::error::body_limit);
+      }
+      auto go_on = std::make_shared<http::response<http::empty_body>>(http::status::continue_, 11);
+      return http::async_write(stream_, *go_on,
+                               [self = shared_from_this(), go_on](beast::error_code ec, size_t) {
+                                 if (ec) return self->Close();
+                                 self->ReadBody();
+                               });
+    }
+    ReadBody();
+  }
+
+  void ReadBody() {
+    if (parser_->is_done()) return OnRead({});
+    // Body bytes already buffered (all of a small request's) are parsed here, without another
+    // asynchronous step.
+    parser_->eager(true);
+    beast::error_code ec;
+    buffer_.consume(parser_->put(buffer_.data(), ec));
+    if (ec == http::error::need_more) ec = {};
+    if (ec || parser_->is_done()) return OnRead(ec);
     http::async_read(stream_, buffer_, *parser_,
                      [self = shared_from_this()](beast::error_code ec, size_t) {
                        self->OnRead(ec);

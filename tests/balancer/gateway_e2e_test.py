@@ -5,6 +5,7 @@ slow replicas, rolling version updates, REST, health, flags.
 Clients are Debian's python3-grpcio with stubs generated from proto/; every load loop is
 bounded in time. Shared pieces: gateway_testing.py.
 """
+import json
 import os
 import re
 import signal
@@ -233,6 +234,21 @@ class GatewayTest(unittest.TestCase):
             self.assertEqual(gateway.admin("/nope")[0], 404)
             self.assertIn('inferd_gateway_requests_total{api="rest_predict",code="200"} 51',
                           gateway.metrics())
+        finally:
+            self.stop_all(servers, gateway)
+
+    def test_rest_expect_100_continue_through_the_gateway(self):
+        """The gateway answers "Expect: 100-continue" itself and does not pass the header on
+        (a replica's interim 100 would be read as its answer)."""
+        servers = self.start_replicas(1)
+        gateway = Gateway(servers)
+        try:
+            head, status, data = replicas.post_expecting_continue(
+                gateway.rest_port, "/v1/models/digits:predict", rest_body(self.images[:2]).encode())
+            self.assertTrue(head.startswith(b"HTTP/1.1 100 Continue\r\n"), head)
+            self.assertEqual(status, 200, data)
+            predictions = json.loads(data)["predictions"]
+            self.assertEqual([len(p) for p in predictions], [10, 10])
         finally:
             self.stop_all(servers, gateway)
 
