@@ -158,7 +158,7 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
   void Read() {
     parser_.emplace();
     parser_->body_limit(server_->options_.max_body_bytes);
-    parser_->header_limit(64 * 1024);
+    parser_->header_limit(kHeaderLimit);
     SetDeadline(first_request_ ? server_->options_.read_timeout : server_->options_.idle_timeout);
     first_request_ = false;
     http::async_read_header(stream_, buffer_, *parser_,
@@ -213,6 +213,10 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
       return WriteError(413, absl::StrCat("request body exceeds the limit of ",
                                           server_->options_.max_body_bytes,
                                           " bytes (--max_request_bytes)"));
+    }
+    if (ec == http::error::header_limit) {
+      return WriteError(431, absl::StrCat("request header fields exceed the limit of ",
+                                          kHeaderLimit, " bytes"));
     }
     if (ec) return WriteError(400, absl::StrCat("malformed HTTP request: ", ec.message()));
     busy_ = true;
@@ -285,6 +289,7 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
   }
 
   static constexpr Clock::rep kNoDeadline = std::numeric_limits<Clock::rep>::max();
+  static constexpr uint32_t kHeaderLimit = 64 * 1024;
 
   Impl* server_;
   // Written on the strand; read by the sweeper.

@@ -561,6 +561,8 @@ class ApiTest(unittest.TestCase):
         got, data = self.server.http("POST", "/v1/models/digits:predict", big)
         self.assertEqual(got, 413, data)
         self.assertIn("exceeds the limit", json.loads(data)["error"])
+        self._expect_rest("GET", "/v1/models/digits", None, 431,
+                          "header fields exceed the limit of 65536 bytes", {"X-Big": "a" * 70000})
         got, _ = self.server.http("GET", "/v1/models/digits:predict")
         self.assertEqual(got, 405)
         got, _ = self.server.http("GET", "/nowhere")
