@@ -285,7 +285,7 @@ class ConvKernel : public Kernel {
     if (winograd_ != nullptr && WinogradConv::Applies(g)) {
       winograd_->Run(ctx.pool(), *x, g, ep, y);
       residual_done = residual == nullptr || fuse_residual;
-    } else if (direct_ != nullptr && DirectConv2d::Applies(g, c)) {
+    } else if (direct_ != nullptr && direct_->Applies(g, c)) {
       direct_->Run(ctx.pool(), *x, g, ep, y);
       residual_done = residual == nullptr || fuse_residual;
     } else if (group_ == c && m == c && g.spatial <= 2) {

@@ -80,8 +80,9 @@ bool DirectConv2d::WorthPreparing(const Tensor& w, bool out_known, int64_t out_h
   return out_known ? SmallOutput(out_h, out_w) : w.num_elements() <= kMaxUnknownWeights;
 }
 
-bool DirectConv2d::Applies(const WindowGeometry& g, int64_t channels) {
-  if (!Available() || g.spatial != 2 || g.kernel_size() == 1 || channels < 1) return false;
+bool DirectConv2d::Applies(const WindowGeometry& g, int64_t channels) const {
+  if (!Available() || g.spatial != 2 || channels != c_) return false;
+  if (g.kernel[0] != 1 || g.kernel[1] != kh_ || g.kernel[2] != kw_) return false;
   if (g.stride[1] != 1 || g.stride[2] != 1 || !SmallOutput(g.out[1], g.out[2])) return false;
   return MakePlanes(g, channels).floats <= kMaxPlanesFloats;
 }

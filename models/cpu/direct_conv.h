@@ -27,9 +27,10 @@ class DirectConv2d {
   // Whether to pack weights `w` ([M, C, KH, KW]) at load for a layer whose output is out_h x
   // out_w (`out_known`), or of a size known only at run time (then only small weights are).
   static bool WorthPreparing(const Tensor& w, bool out_known, int64_t out_h, int64_t out_w);
-  // True for 2-D, stride-1 windows (any kernel but 1x1, dilations, pads) with a small output
-  // whose shifted input planes for `channels` channels stay in cache.
-  static bool Applies(const WindowGeometry& g, int64_t channels);
+  // True for 2-D, stride-1 windows of these weights' kernel (dilations and pads of any size)
+  // over `channels` input channels (the weights'), with a small output whose shifted input
+  // planes stay in cache.
+  bool Applies(const WindowGeometry& g, int64_t channels) const;
 
   // `w`: [M, C, KH, KW] float32, group 1.
   explicit DirectConv2d(const Tensor& w);
