@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/container/inlined_vector.h"
+#include "absl/strings/str_join.h"
 #include "common/status_macros.h"
 #include "models/cpu/depthwise.h"
 #include "models/cpu/direct_conv.h"
@@ -190,6 +191,15 @@ void Im2ColPacked(const float* x, const WindowGeometry& g, int64_t channels, int
   }
 }
 
+// A kernel_shape attribute that disagrees with the weights (a malformed model): every path sizes
+// its work by one of the two.
+absl::Status KernelShapeMismatch(const WindowAttrs& window, const Shape& weights) {
+  return absl::InvalidArgumentError(absl::StrCat("Conv kernel_shape [",
+                                                 absl::StrJoin(window.kernel_shape, ","),
+                                                 "] does not match the weights ",
+                                                 ShapeToString(weights)));
+}
+
 class ConvKernel : public Kernel {
  public:
   static absl::StatusOr<std::unique_ptr<ConvKernel>> Create(const KernelInfo& info) {
@@ -200,6 +210,12 @@ class ConvKernel : public Kernel {
     // Constant weights are prepared once, here, for the paths this layer can take: all of them
     // when the output size is unknown until run time, else only the one Compute() will pick.
     const Tensor* w = info.constant_input(1);
+    if (w != nullptr && !k->window_.kernel_shape.empty() &&
+        !std::equal(k->window_.kernel_shape.begin(), k->window_.kernel_shape.end(),
+                    w->shape().begin() + std::min<size_t>(2, w->shape().size()),
+                    w->shape().end())) {
+      return KernelShapeMismatch(k->window_, w->shape());
+    }
     if (w != nullptr && w->dtype() == DType::kFloat32 && w->rank() >= 3 &&
         w->dim(0) % k->group_ == 0) {
       const int64_t mg = w->dim(0) / k->group_;
@@ -262,6 +278,11 @@ class ConvKernel : public Kernel {
     const Shape& ws = w->shape();
     ASSIGN_OR_RETURN(WindowGeometry g, ComputeWindow(window_, absl::MakeConstSpan(xs).subspan(2),
                                                      absl::MakeConstSpan(ws).subspan(2)));
+    for (int d = 0; d < g.spatial; ++d) {
+      if (g.kernel[kMaxSpatial - g.spatial + d] != ws[2 + d]) {
+        return KernelShapeMismatch(window_, ws);
+      }
+    }
     Shape out_shape = {n, m};
     g.AppendOutDims(out_shape);
     ASSIGN_OR_RETURN(Tensor * y, ctx.Allocate(0, DType::kFloat32, out_shape));

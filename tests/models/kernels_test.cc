@@ -239,6 +239,30 @@ void ExpectDynamicSizesMatch(int64_t c, int64_t m, std::initializer_list<int64_t
   }
 }
 
+TEST(ConvTest, KernelShapeThatDisagreesWithTheWeightsIsAnError) {
+  // A malformed model: kernel_shape says 5x5, the weights are 3x3. Loading it (constant
+  // weights) or running it (weights as an input) fails with a message naming both; nothing
+  // reads past the weights.
+  for (bool constant_weights : {true, false}) {
+    ConvCase k{"mismatch", 1, 4, 8, 8, 8, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, 1, true};
+    Tensor w = Random({8, 4, 3, 3}, 31);
+    ModelBuilder mb = ConvModel(k, constant_weights, w, Random({8}, 32));
+    SetAttr(*mb.mutable_proto().mutable_graph()->mutable_node(0), "kernel_shape",
+            std::vector<int64_t>{5, 5});
+    std::vector<Tensor> inputs = {Random({1, 4, 8, 8}, 33)};
+    if (!constant_weights) inputs.push_back(w);
+    auto g = ImportOnnxBytes(mb.Serialize(), "");
+    absl::Status status = g.status();
+    if (g.ok()) {
+      auto m = Model::FromGraph(*std::move(g));
+      status = m.status();
+      if (m.ok()) status = (*m)->Run(inputs).status();
+    }
+    ASSERT_FALSE(status.ok()) << constant_weights;
+    EXPECT_NE(std::string(status.message()).find("kernel_shape"), std::string::npos) << status;
+  }
+}
+
 TEST(ConvTest, DynamicImageSizeKeepsEveryPathReady) {
   // With the spatial dims unknown at load, one kernel must serve sizes that pick the
   // transposed GEMM (7x7), Winograd (16x16) and the plain GEMM (5x5: too few tiles for
