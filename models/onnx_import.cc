@@ -4,6 +4,7 @@
 #include <onnx/onnx_pb.h>
 #include <onnx/shape_inference/implementation.h>
 
+#include <algorithm>
 #include <cstring>
 #include <fstream>
 #include <map>
@@ -186,6 +187,43 @@ absl::Status InferShapes(const onnx::ModelProto& model, const std::map<std::stri
       if (it == ids.end() || graph.values[it->second].info.has_value()) continue;
       auto info = ConvertValueInfo(v);
       if (info.ok() && info->dtype != DType::kUndefined) graph.values[it->second].info = *info;
+    }
+  }
+  return absl::OkStatus();
+}
+
+// Window attributes that ONNX's shape inference divides by or sizes with, unchecked (a stride
+// of 0 raises SIGFPE inside libonnx, taking the server with it): refused before it runs.
+absl::Status CheckWindowAttributes(const Node& n) {
+  if (!n.domain.empty() && n.domain != "ai.onnx") return absl::OkStatus();
+  static constexpr const char* kWindowOps[] = {"Conv",    "ConvTranspose", "ConvInteger",
+                                               "QLinearConv", "MaxPool",  "AveragePool",
+                                               "LpPool",  "MaxUnpool"};
+  if (std::find(std::begin(kWindowOps), std::end(kWindowOps), n.op_type) == std::end(kWindowOps)) {
+    return absl::OkStatus();
+  }
+  for (const auto& [name, least] :
+       {std::pair<const char*, int64_t>{"strides", 1}, {"dilations", 1}, {"kernel_shape", 1},
+        {"pads", 0}, {"output_padding", 0}}) {
+    if (!n.attrs.Has(name)) continue;
+    auto values = n.attrs.GetInts(name, {});
+    if (!values.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(n.Describe(), ": attribute '", name, "': ", values.status().message()));
+    }
+    for (int64_t v : *values) {
+      if (v < least) {
+        return absl::InvalidArgumentError(absl::StrCat(n.Describe(), ": attribute '", name,
+                                                       "' has ", v, "; its values must be at least ",
+                                                       least));
+      }
+    }
+  }
+  if (n.attrs.Has("group")) {
+    auto group = n.attrs.GetInt("group", 1);
+    if (!group.ok() || *group < 1) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(n.Describe(), ": attribute 'group' must be a positive integer"));
     }
   }
   return absl::OkStatus();
@@ -430,6 +468,7 @@ absl::StatusOr<Graph> ImportOnnxModel(const onnx::ModelProto& model, const fs::p
     graph.outputs.push_back(it->second);
   }
   if (graph.outputs.empty()) return absl::InvalidArgumentError("the graph has no outputs");
+  for (const Node& n : graph.nodes) RETURN_IF_ERROR(CheckWindowAttributes(n));
   RETURN_IF_ERROR(InferShapes(model, ids, graph));
   return graph;
 }

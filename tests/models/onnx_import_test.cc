@@ -183,6 +183,41 @@ TEST(OnnxImportTest, MissingOpsetIsRejected) {
   EXPECT_FALSE(ImportOnnxBytes(b.Serialize(), "").ok());
 }
 
+TEST(OnnxImportTest, WindowAttributesOnnxInferenceWouldDivideByAreRejected) {
+  // libonnx's shape inference divides by strides unchecked (SIGFPE): these never reach it.
+  struct Bad {
+    const char* op;
+    const char* attr;
+    std::vector<int64_t> values;
+  };
+  for (const Bad& bad : {Bad{"MaxPool", "strides", {0, 2}}, Bad{"AveragePool", "strides", {1, -1}},
+                         Bad{"MaxPool", "kernel_shape", {0, 2}}, Bad{"Conv", "dilations", {0, 1}},
+                         Bad{"Conv", "pads", {0, 0, -1, 0}}, Bad{"Conv", "strides", {0, 0}}}) {
+    ModelBuilder b;
+    b.Input("x", DType::kFloat32, {1, 2, 8, 8}).Output("y", DType::kFloat32);
+    std::vector<std::string> inputs = {"x"};
+    if (std::string(bad.op) == "Conv") {
+      Tensor w = Tensor::Create(DType::kFloat32, {2, 2, 2, 2}).value();
+      b.Initializer("w", w);
+      inputs.push_back("w");
+    }
+    auto& node = b.Node(bad.op, inputs, {"y"});
+    if (std::string(bad.op) != "Conv") SetAttr(node, "kernel_shape", std::vector<int64_t>{2, 2});
+    SetAttr(node, bad.attr, bad.values);
+    auto g = ImportOnnxBytes(b.Serialize(), "");
+    ASSERT_FALSE(g.ok()) << bad.op << " " << bad.attr;
+    EXPECT_THAT(std::string(g.status().message()), HasSubstr(std::string("'") + bad.attr + "'"));
+    EXPECT_THAT(std::string(g.status().message()), HasSubstr(bad.op));
+  }
+  ModelBuilder b;
+  b.Input("x", DType::kFloat32, {1, 2, 8, 8}).Output("y", DType::kFloat32);
+  b.Initializer("w", Tensor::Create(DType::kFloat32, {2, 2, 2, 2}).value());
+  SetAttr(b.Node("Conv", {"x", "w"}, {"y"}), "group", int64_t{0});
+  auto g = ImportOnnxBytes(b.Serialize(), "");
+  ASSERT_FALSE(g.ok());
+  EXPECT_THAT(std::string(g.status().message()), HasSubstr("'group'"));
+}
+
 TEST(OnnxImportTest, TensorFileRoundTrip) {
   const auto dir = MakeTempDir("tensor");
   Tensor t = Tensor::FromVector<int64_t>({2, 2}, {1, -2, 3, 4});
