@@ -161,10 +161,9 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
     parser_->header_limit(kHeaderLimit);
     SetDeadline(first_request_ ? server_->options_.read_timeout : server_->options_.idle_timeout);
     first_request_ = false;
-    http::async_read_header(stream_, buffer_, *parser_,
-                            [self = shared_from_this()](beast::error_code ec, size_t) {
-                              self->OnHeader(ec);
-                            });
+    http::async_read_header(
+        stream_, buffer_, *parser_,
+        [self = shared_from_this()](beast::error_code ec, size_t) { self->OnHeader(ec); });
   }
 
   // An HTTP/1.1 client that sent "Expect: 100-continue" (curl does for large bodies, as do

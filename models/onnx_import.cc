@@ -10,7 +10,9 @@
 #include <map>
 #include <sstream>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "common/json_escape.h"
 #include "common/status_macros.h"
 
 namespace inferd::models {
@@ -192,13 +194,35 @@ absl::Status InferShapes(const onnx::ModelProto& model, const std::map<std::stri
   return absl::OkStatus();
 }
 
+// Names must be UTF-8: they end up in protobuf string fields (model metadata, error messages)
+// that clients cannot parse otherwise. Shown with the offending bytes escaped.
+absl::Status CheckNamesAreUtf8(const onnx::GraphProto& g) {
+  auto check = [](const std::string& name, absl::string_view what) -> absl::Status {
+    if (IsValidUtf8(name)) return absl::OkStatus();
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, " \"", absl::CHexEscape(name), "\" is not valid UTF-8"));
+  };
+  for (const auto& v : g.input()) RETURN_IF_ERROR(check(v.name(), "graph input"));
+  for (const auto& v : g.output()) RETURN_IF_ERROR(check(v.name(), "graph output"));
+  for (const auto& t : g.initializer()) RETURN_IF_ERROR(check(t.name(), "initializer"));
+  for (const auto& n : g.node()) {
+    RETURN_IF_ERROR(check(n.name(), "node name"));
+    RETURN_IF_ERROR(check(n.op_type(), "operator"));
+    RETURN_IF_ERROR(check(n.domain(), "operator domain"));
+    for (const auto& name : n.input()) RETURN_IF_ERROR(check(name, "node input"));
+    for (const auto& name : n.output()) RETURN_IF_ERROR(check(name, "node output"));
+    for (const auto& a : n.attribute()) RETURN_IF_ERROR(check(a.name(), "attribute name"));
+  }
+  return absl::OkStatus();
+}
+
 // Window attributes that ONNX's shape inference divides by or sizes with, unchecked (a stride
 // of 0 raises SIGFPE inside libonnx, taking the server with it): refused before it runs.
 absl::Status CheckWindowAttributes(const Node& n) {
   if (!n.domain.empty() && n.domain != "ai.onnx") return absl::OkStatus();
-  static constexpr const char* kWindowOps[] = {"Conv",    "ConvTranspose", "ConvInteger",
-                                               "QLinearConv", "MaxPool",  "AveragePool",
-                                               "LpPool",  "MaxUnpool"};
+  static constexpr const char* kWindowOps[] = {"Conv",        "ConvTranspose", "ConvInteger",
+                                               "QLinearConv", "MaxPool",       "AveragePool",
+                                               "LpPool",      "MaxUnpool"};
   if (std::find(std::begin(kWindowOps), std::end(kWindowOps), n.op_type) == std::end(kWindowOps)) {
     return absl::OkStatus();
   }
@@ -214,8 +238,8 @@ absl::Status CheckWindowAttributes(const Node& n) {
     for (int64_t v : *values) {
       if (v < least) {
         return absl::InvalidArgumentError(absl::StrCat(n.Describe(), ": attribute '", name,
-                                                       "' has ", v, "; its values must be at least ",
-                                                       least));
+                                                       "' has ", v,
+                                                       "; its values must be at least ", least));
       }
     }
   }
@@ -379,6 +403,7 @@ absl::StatusOr<Graph> ImportOnnxModel(const onnx::ModelProto& model, const fs::p
     if (opset < 0) return absl::InvalidArgumentError("the model declares no ai.onnx opset");
   }
   const onnx::GraphProto& g = model.graph();
+  RETURN_IF_ERROR(CheckNamesAreUtf8(g));
   Graph graph;
   std::map<std::string, int> ids;
   auto id_of = [&](const std::string& name) {

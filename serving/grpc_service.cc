@@ -3,6 +3,7 @@
 #include <chrono>
 
 #include "absl/strings/str_cat.h"
+#include "common/json_escape.h"
 #include "serving/tensor_proto.h"
 
 namespace inferd::serving {
@@ -63,7 +64,7 @@ ArenaPredictAllocator::AllocateMessages() {
 
 grpc::Status ToGrpcStatus(const absl::Status& status) {
   if (status.ok()) return grpc::Status::OK;
-  return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
+  return grpc::Status(static_cast<grpc::StatusCode>(status.code()), ValidUtf8(status.message()));
 }
 
 grpc::ServerUnaryReactor* PredictionServiceImpl::Predict(
@@ -172,7 +173,7 @@ grpc::ServerUnaryReactor* ModelServiceImpl::HandleReloadConfigRequest(
         service_->manager().ApplyConfig(request->config(), absl::Minutes(10));
     response->mutable_status()->set_error_code(
         static_cast<tensorflow::error::Code>(status.code()));
-    response->mutable_status()->set_error_message(std::string(status.message()));
+    response->mutable_status()->set_error_message(ValidUtf8(status.message()));
     service_->Finish(info, 0, status);
     reactor->Finish(ToGrpcStatus(status));
   });

@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/json_escape.h"
 #include "common/logging.h"
 #include "common/status_macros.h"
 #include "loader/warmup.h"
@@ -510,7 +511,7 @@ absl::StatusOr<GetModelStatusResponse> InferenceService::GetModelStatus(
     out->set_version(s.version);
     out->set_state(static_cast<tensorflow::serving::ModelVersionStatus::State>(s.state));
     out->mutable_status()->set_error_code(static_cast<tensorflow::error::Code>(s.status.code()));
-    out->mutable_status()->set_error_message(std::string(s.status.message()));
+    out->mutable_status()->set_error_message(ValidUtf8(s.status.message()));
   }
   return response;
 }

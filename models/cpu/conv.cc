@@ -194,10 +194,9 @@ void Im2ColPacked(const float* x, const WindowGeometry& g, int64_t channels, int
 // A kernel_shape attribute that disagrees with the weights (a malformed model): every path sizes
 // its work by one of the two.
 absl::Status KernelShapeMismatch(const WindowAttrs& window, const Shape& weights) {
-  return absl::InvalidArgumentError(absl::StrCat("Conv kernel_shape [",
-                                                 absl::StrJoin(window.kernel_shape, ","),
-                                                 "] does not match the weights ",
-                                                 ShapeToString(weights)));
+  return absl::InvalidArgumentError(
+      absl::StrCat("Conv kernel_shape [", absl::StrJoin(window.kernel_shape, ","),
+                   "] does not match the weights ", ShapeToString(weights)));
 }
 
 class ConvKernel : public Kernel {

@@ -74,8 +74,7 @@ bool DirectConv2d::Available() {
 #endif
 }
 
-bool DirectConv2d::WorthPreparing(const Tensor& w, bool out_known, int64_t out_h,
-                                  int64_t out_w) {
+bool DirectConv2d::WorthPreparing(const Tensor& w, bool out_known, int64_t out_h, int64_t out_w) {
   if (!Available() || w.rank() != 4 || w.dim(2) * w.dim(3) <= 1) return false;
   return out_known ? SmallOutput(out_h, out_w) : w.num_elements() <= kMaxUnknownWeights;
 }
@@ -155,7 +154,9 @@ void DirectConv2d::Run(ThreadPool& pool, const Tensor& x, const WindowGeometry& 
           }
         }
 #else
-        for (int64_t r = r0; r < r1; ++r, src += in_w) ShiftedRow(plane + r * out_w, src, lo, hi, out_w);
+        for (int64_t r = r0; r < r1; ++r, src += in_w) {
+          ShiftedRow(plane + r * out_w, src, lo, hi, out_w);
+        }
 #endif
         std::memset(plane + r1 * out_w, 0, (pl.rows - r1) * out_w * sizeof(float));
       }

@@ -218,6 +218,19 @@ TEST(OnnxImportTest, WindowAttributesOnnxInferenceWouldDivideByAreRejected) {
   EXPECT_THAT(std::string(g.status().message()), HasSubstr("'group'"));
 }
 
+TEST(OnnxImportTest, NamesThatAreNotUtf8AreRejected) {
+  // They would reach protobuf string fields (metadata, model status) that clients cannot parse.
+  ModelBuilder b = ReluModel();
+  b.mutable_proto().mutable_graph()->mutable_node(0)->set_name("relu\xff\xfe");
+  auto g = ImportOnnxBytes(b.Serialize(), "");
+  ASSERT_FALSE(g.ok());
+  EXPECT_THAT(std::string(g.status().message()), HasSubstr("node name \"relu\\xff\\xfe\""));
+  EXPECT_THAT(std::string(g.status().message()), HasSubstr("not valid UTF-8"));
+  ModelBuilder c = ReluModel();
+  c.mutable_proto().mutable_graph()->mutable_node(0)->set_output(0, "y\xc0\x80");
+  EXPECT_FALSE(ImportOnnxBytes(c.Serialize(), "").ok());
+}
+
 TEST(OnnxImportTest, TensorFileRoundTrip) {
   const auto dir = MakeTempDir("tensor");
   Tensor t = Tensor::FromVector<int64_t>({2, 2}, {1, -2, 3, 4});

@@ -331,6 +331,22 @@ TEST(JsonWriterTest, StringEscaping) {
   EXPECT_EQ(s, "\"\"");
 }
 
+TEST(JsonWriterTest, InvalidUtf8BecomesReplacementCharacters) {
+  // Valid multi-byte sequences pass; a stray continuation byte, an overlong form, a surrogate,
+  // a code point past U+10FFFF and a truncated sequence each become \ufffd (byte by byte).
+  std::string s;
+  AppendJsonString("\xe2\x82\xac|\x80|\xc0\x80|\xed\xa0\x80|\xf4\x90\x80\x80|\xe2\x82", &s);
+  EXPECT_EQ(s,
+            "\"\xe2\x82\xac|\\ufffd|\\ufffd\\ufffd|\\ufffd\\ufffd\\ufffd|"
+            "\\ufffd\\ufffd\\ufffd\\ufffd|\\ufffd\\ufffd\"");
+  EXPECT_TRUE(IsValidUtf8("plain \xc3\xa9 \xf0\x9f\x99\x82"));
+  EXPECT_FALSE(IsValidUtf8("\xff"));
+  EXPECT_FALSE(IsValidUtf8("\xf0\x9f\x99"));
+  EXPECT_EQ(ValidUtf8("ok"), "ok");
+  EXPECT_EQ(ValidUtf8("a\xff" "b\xc3"), "a\xef\xbf\xbd" "b\xef\xbf\xbd");
+  EXPECT_TRUE(IsValidUtf8(ValidUtf8("\xed\xa0\x80\xf5\x80")));
+}
+
 TEST(JsonWriterTest, Base64) {
   auto b64 = [](std::string_view in) {
     std::string s;
