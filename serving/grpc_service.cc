@@ -1,6 +1,9 @@
 #include "serving/grpc_service.h"
 
 #include <chrono>
+#include <memory>
+
+#include <grpcpp/support/proto_buffer_reader.h>
 
 #include "absl/strings/str_cat.h"
 #include "common/json_escape.h"
@@ -28,17 +31,17 @@ grpc::ServerUnaryReactor* Unimplemented(grpc::CallbackServerContext* context,
   return reactor;
 }
 
-class ArenaPredictMessages final
-    : public grpc::MessageHolder<tensorflow::serving::PredictRequest,
-                                 tensorflow::serving::PredictResponse> {
+// One Predict call's messages, on an arena whose first block is part of this object.
+class PredictMessages {
  public:
-  ArenaPredictMessages() : arena_(Options(block_)) {
-    set_request(
-        google::protobuf::Arena::CreateMessage<tensorflow::serving::PredictRequest>(&arena_));
-    set_response(
-        google::protobuf::Arena::CreateMessage<tensorflow::serving::PredictResponse>(&arena_));
-  }
-  void Release() override { delete this; }
+  PredictMessages()
+      : arena_(Options(block_)),
+        request_(google::protobuf::Arena::CreateMessage<tensorflow::serving::PredictRequest>(
+            &arena_)),
+        response_(google::protobuf::Arena::CreateMessage<tensorflow::serving::PredictResponse>(
+            &arena_)) {}
+  tensorflow::serving::PredictRequest* request() { return request_; }
+  tensorflow::serving::PredictResponse* response() { return response_; }
 
  private:
   // A digits-sized call (a 300-byte request, a 100-byte answer) fits in the first block; larger
@@ -53,30 +56,43 @@ class ArenaPredictMessages final
 
   alignas(16) char block_[kFirstBlock];  // before arena_, which is built on it
   google::protobuf::Arena arena_;
+  tensorflow::serving::PredictRequest* const request_;
+  tensorflow::serving::PredictResponse* const response_;
 };
 
-}  // namespace
-
-grpc::MessageHolder<tensorflow::serving::PredictRequest, tensorflow::serving::PredictResponse>*
-ArenaPredictAllocator::AllocateMessages() {
-  return new ArenaPredictMessages();
+// Parses `bytes` into `request`; INVALID_ARGUMENT naming the message type when they are not one.
+absl::Status ParsePredictRequest(const grpc::ByteBuffer& bytes,
+                                 tensorflow::serving::PredictRequest* request) {
+  grpc::ByteBuffer view(bytes);  // shares the slices; the reader needs a mutable buffer
+  grpc::ProtoBufferReader reader(&view);
+  if (reader.status().ok() && request->ParseFromZeroCopyStream(&reader)) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(
+      "the request is not a valid tensorflow.serving.PredictRequest: its ", bytes.Length(),
+      " bytes do not parse as one (truncated or corrupt protobuf)"));
 }
+
+}  // namespace
 
 grpc::Status ToGrpcStatus(const absl::Status& status) {
   if (status.ok()) return grpc::Status::OK;
   return grpc::Status(static_cast<grpc::StatusCode>(status.code()), ValidUtf8(status.message()));
 }
 
-grpc::ServerUnaryReactor* PredictionServiceImpl::Predict(
-    grpc::CallbackServerContext* context, const tensorflow::serving::PredictRequest* request,
-    tensorflow::serving::PredictResponse* response) {
+grpc::ServerUnaryReactor* PredictionServiceImpl::Predict(grpc::CallbackServerContext* context,
+                                                          const grpc::ByteBuffer* request_bytes,
+                                                          grpc::ByteBuffer* response_bytes) {
   auto* reactor = context->DefaultReactor();
-  RequestInfo info{request->model_spec().name(), "Predict", "GRPC"};
+  // Deleted when the answer is serialized (the inputs may point into the request until then).
+  auto messages = std::make_unique<PredictMessages>();
+  const tensorflow::serving::PredictRequest* request = messages->request();
+  const absl::Status parsed = ParsePredictRequest(*request_bytes, messages->request());
+  RequestInfo info{parsed.ok() ? request->model_spec().name() : "", "Predict", "GRPC"};
   auto fail = [&](const absl::Status& status, int64_t version) {
     service_->Finish(info, version, status);
     reactor->Finish(ToGrpcStatus(status));
     return reactor;
   };
+  if (!parsed.ok()) return fail(parsed, 0);
   auto handle = service_->Resolve(InferenceService::FromModelSpec(request->model_spec()));
   if (!handle.ok()) return fail(handle.status(), 0);
   PredictCall call;
@@ -94,9 +110,13 @@ grpc::ServerUnaryReactor* PredictionServiceImpl::Predict(
                                     ? kDefaultSignature
                                     : request->model_spec().signature_name();
   service_->Predict(
-      std::move(call), [this, reactor, response, info, examples, signature,
-                        version = handle->version](absl::StatusOr<PredictResult> result) {
+      std::move(call),
+      [this, reactor, response_bytes, info, examples, signature, version = handle->version,
+       messages = std::shared_ptr<PredictMessages>(std::move(messages))](
+          absl::StatusOr<PredictResult> result) mutable {
+        absl::Status status = result.status();
         if (result.ok()) {
+          tensorflow::serving::PredictResponse* response = messages->response();
           auto* spec = response->mutable_model_spec();
           spec->set_name(result->model);
           spec->mutable_version()->set_value(result->version);
@@ -104,9 +124,19 @@ grpc::ServerUnaryReactor* PredictionServiceImpl::Predict(
           for (const auto& [alias, tensor] : result->outputs) {
             ToTensorProto(tensor, tensor_content_output_, &(*response->mutable_outputs())[alias]);
           }
+          bool own_buffer = false;
+          const grpc::Status serialized =
+              grpc::SerializationTraits<tensorflow::serving::PredictResponse>::Serialize(
+                  *response, response_bytes, &own_buffer);
+          if (!serialized.ok()) {
+            status = absl::InternalError(
+                absl::StrCat("cannot serialize the answer: ", serialized.error_message()));
+          }
         }
-        service_->Finish(info, version, result.status(), examples);
-        reactor->Finish(ToGrpcStatus(result.status()));
+        result = absl::StatusOr<PredictResult>();  // drops tensors that may point into messages
+        messages.reset();
+        service_->Finish(info, version, status, examples);
+        reactor->Finish(ToGrpcStatus(status));
       });
   return reactor;
 }

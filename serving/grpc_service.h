@@ -10,7 +10,6 @@
 
 #include "absl/synchronization/mutex.h"
 #include "common/health.h"
-#include "grpcpp/support/message_allocator.h"
 #include "serving/inference_service.h"
 #include "tensorflow_serving/apis/model_service.grpc.pb.h"
 #include "tensorflow_serving/apis/prediction_service.grpc.pb.h"
@@ -19,28 +18,22 @@ namespace inferd::serving {
 
 grpc::Status ToGrpcStatus(const absl::Status& status);
 
-// Predict's request and response on a protobuf arena whose first block is part of the holder:
-// the parsed TensorProtos, their maps and strings and the answer's are carved from it and freed
-// at once when gRPC releases the call, instead of a few dozen mallocs and frees per call.
-class ArenaPredictAllocator final
-    : public grpc::MessageAllocator<tensorflow::serving::PredictRequest,
-                                    tensorflow::serving::PredictResponse> {
- public:
-  grpc::MessageHolder<tensorflow::serving::PredictRequest, tensorflow::serving::PredictResponse>*
-  AllocateMessages() override;
-};
-
+// Predict is registered raw (bytes in, bytes out) and parses its request itself: gRPC's
+// callback API answers a request that does not parse with UNIMPLEMENTED and no message, where
+// a client needs INVALID_ARGUMENT saying so. Request and response live on a protobuf arena whose
+// first block is part of the call's state, so the parsed TensorProtos, their maps and strings
+// and the answer's are carved from it and freed at once, instead of a few dozen mallocs and
+// frees per call.
 class PredictionServiceImpl final
-    : public tensorflow::serving::PredictionService::CallbackService {
+    : public tensorflow::serving::PredictionService::WithRawCallbackMethod_Predict<
+          tensorflow::serving::PredictionService::CallbackService> {
  public:
   PredictionServiceImpl(InferenceService* service, bool tensor_content_output)
-      : service_(service), tensor_content_output_(tensor_content_output) {
-    SetMessageAllocatorFor_Predict(&allocator_);
-  }
+      : service_(service), tensor_content_output_(tensor_content_output) {}
 
   grpc::ServerUnaryReactor* Predict(grpc::CallbackServerContext* context,
-                                    const tensorflow::serving::PredictRequest* request,
-                                    tensorflow::serving::PredictResponse* response) override;
+                                    const grpc::ByteBuffer* request,
+                                    grpc::ByteBuffer* response) override;
   grpc::ServerUnaryReactor* GetModelMetadata(
       grpc::CallbackServerContext* context,
       const tensorflow::serving::GetModelMetadataRequest* request,
@@ -59,7 +52,6 @@ class PredictionServiceImpl final
  private:
   InferenceService* const service_;
   const bool tensor_content_output_;
-  ArenaPredictAllocator allocator_;
 };
 
 class ModelServiceImpl final : public tensorflow::serving::ModelService::CallbackService {

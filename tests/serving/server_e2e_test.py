@@ -529,7 +529,9 @@ class ApiTest(unittest.TestCase):
         for junk in (good_bytes[:len(good_bytes) // 2], b"\xff" * 50, b"\x12\xff\xff\xff\xff\x0f"):
             with self.assertRaises(grpc.RpcError) as e:
                 raw(junk, timeout=5)
-            self.assertNotEqual(e.exception.code(), grpc.StatusCode.OK)
+            self.assertEqual(e.exception.code(), grpc.StatusCode.INVALID_ARGUMENT)
+            self.assertIn("not a valid tensorflow.serving.PredictRequest: its %d bytes" % len(junk),
+                          e.exception.details())
 
     def _expect_rest(self, method, path, body, status, text, headers=None):
         got, data = self.server.http(method, path, body, headers)
