@@ -60,15 +60,23 @@ class PredictMessages {
   tensorflow::serving::PredictResponse* const response_;
 };
 
-// Parses `bytes` into `request`; INVALID_ARGUMENT naming the message type when they are not one.
-absl::Status ParsePredictRequest(const grpc::ByteBuffer& bytes,
-                                 tensorflow::serving::PredictRequest* request) {
+// Parses `bytes` into `message`; INVALID_ARGUMENT naming the message type when they are not one.
+template <typename Message>
+absl::Status ParseRaw(const grpc::ByteBuffer& bytes, Message* message) {
   grpc::ByteBuffer view(bytes);  // shares the slices; the reader needs a mutable buffer
   grpc::ProtoBufferReader reader(&view);
-  if (reader.status().ok() && request->ParseFromZeroCopyStream(&reader)) return absl::OkStatus();
+  if (reader.status().ok() && message->ParseFromZeroCopyStream(&reader)) return absl::OkStatus();
   return absl::InvalidArgumentError(absl::StrCat(
-      "the request is not a valid tensorflow.serving.PredictRequest: its ", bytes.Length(),
+      "the request is not a valid ", Message::descriptor()->full_name(), ": its ", bytes.Length(),
       " bytes do not parse as one (truncated or corrupt protobuf)"));
+}
+
+template <typename Message>
+absl::Status SerializeRaw(const Message& message, grpc::ByteBuffer* bytes) {
+  bool own_buffer = false;
+  const grpc::Status s = grpc::SerializationTraits<Message>::Serialize(message, bytes, &own_buffer);
+  if (s.ok()) return absl::OkStatus();
+  return absl::InternalError(absl::StrCat("cannot serialize the answer: ", s.error_message()));
 }
 
 }  // namespace
@@ -85,7 +93,7 @@ grpc::ServerUnaryReactor* PredictionServiceImpl::Predict(grpc::CallbackServerCon
   // Deleted when the answer is serialized (the inputs may point into the request until then).
   auto messages = std::make_unique<PredictMessages>();
   const tensorflow::serving::PredictRequest* request = messages->request();
-  const absl::Status parsed = ParsePredictRequest(*request_bytes, messages->request());
+  const absl::Status parsed = ParseRaw(*request_bytes, messages->request());
   RequestInfo info{parsed.ok() ? request->model_spec().name() : "", "Predict", "GRPC"};
   auto fail = [&](const absl::Status& status, int64_t version) {
     service_->Finish(info, version, status);
@@ -124,14 +132,7 @@ grpc::ServerUnaryReactor* PredictionServiceImpl::Predict(grpc::CallbackServerCon
           for (const auto& [alias, tensor] : result->outputs) {
             ToTensorProto(tensor, tensor_content_output_, &(*response->mutable_outputs())[alias]);
           }
-          bool own_buffer = false;
-          const grpc::Status serialized =
-              grpc::SerializationTraits<tensorflow::serving::PredictResponse>::Serialize(
-                  *response, response_bytes, &own_buffer);
-          if (!serialized.ok()) {
-            status = absl::InternalError(
-                absl::StrCat("cannot serialize the answer: ", serialized.error_message()));
-          }
+          status = SerializeRaw(*response, response_bytes);
         }
         result = absl::StatusOr<PredictResult>();  // drops tensors that may point into messages
         messages.reset();
@@ -142,16 +143,23 @@ grpc::ServerUnaryReactor* PredictionServiceImpl::Predict(grpc::CallbackServerCon
 }
 
 grpc::ServerUnaryReactor* PredictionServiceImpl::GetModelMetadata(
-    grpc::CallbackServerContext* context,
-    const tensorflow::serving::GetModelMetadataRequest* request,
-    tensorflow::serving::GetModelMetadataResponse* response) {
-  RequestInfo info{request->model_spec().name(), "GetModelMetadata", "GRPC"};
-  auto result = service_->GetModelMetadata(*request);
-  if (result.ok()) *response = std::move(*result);
-  service_->Finish(info, result.ok() ? response->model_spec().version().value() : 0,
-                   result.status());
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request_bytes,
+    grpc::ByteBuffer* response_bytes) {
+  tensorflow::serving::GetModelMetadataRequest request;
+  absl::Status status = ParseRaw(*request_bytes, &request);
+  int64_t version = 0;
+  if (status.ok()) {
+    auto result = service_->GetModelMetadata(request);
+    status = result.status();
+    if (result.ok()) {
+      version = result->model_spec().version().value();
+      status = SerializeRaw(*result, response_bytes);
+    }
+  }
+  service_->Finish(RequestInfo{request.model_spec().name(), "GetModelMetadata", "GRPC"}, version,
+                   status);
   auto* reactor = context->DefaultReactor();
-  reactor->Finish(ToGrpcStatus(result.status()));
+  reactor->Finish(ToGrpcStatus(status));
   return reactor;
 }
 
@@ -180,30 +188,41 @@ ModelServiceImpl::~ModelServiceImpl() {
   for (std::thread& t : reloads_) t.join();
 }
 
-grpc::ServerUnaryReactor* ModelServiceImpl::GetModelStatus(
-    grpc::CallbackServerContext* context, const tensorflow::serving::GetModelStatusRequest* request,
-    tensorflow::serving::GetModelStatusResponse* response) {
-  RequestInfo info{request->model_spec().name(), "GetModelStatus", "GRPC"};
-  auto result = service_->GetModelStatus(*request);
-  if (result.ok()) *response = std::move(*result);
-  service_->Finish(info, 0, result.status());
+grpc::ServerUnaryReactor* ModelServiceImpl::GetModelStatus(grpc::CallbackServerContext* context,
+                                                           const grpc::ByteBuffer* request_bytes,
+                                                           grpc::ByteBuffer* response_bytes) {
+  tensorflow::serving::GetModelStatusRequest request;
+  absl::Status status = ParseRaw(*request_bytes, &request);
+  if (status.ok()) {
+    auto result = service_->GetModelStatus(request);
+    status = result.ok() ? SerializeRaw(*result, response_bytes) : result.status();
+  }
+  service_->Finish(RequestInfo{request.model_spec().name(), "GetModelStatus", "GRPC"}, 0, status);
   auto* reactor = context->DefaultReactor();
-  reactor->Finish(ToGrpcStatus(result.status()));
+  reactor->Finish(ToGrpcStatus(status));
   return reactor;
 }
 
 grpc::ServerUnaryReactor* ModelServiceImpl::HandleReloadConfigRequest(
-    grpc::CallbackServerContext* context, const tensorflow::serving::ReloadConfigRequest* request,
-    tensorflow::serving::ReloadConfigResponse* response) {
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request_bytes,
+    grpc::ByteBuffer* response_bytes) {
   auto* reactor = context->DefaultReactor();
+  const RequestInfo info{"", "HandleReloadConfigRequest", "GRPC"};
+  auto request = std::make_shared<tensorflow::serving::ReloadConfigRequest>();
+  if (absl::Status parsed = ParseRaw(*request_bytes, request.get()); !parsed.ok()) {
+    service_->Finish(info, 0, parsed);
+    reactor->Finish(ToGrpcStatus(parsed));
+    return reactor;
+  }
   absl::MutexLock lock(&mu_);
-  reloads_.emplace_back([this, reactor, request, response] {
-    RequestInfo info{"", "HandleReloadConfigRequest", "GRPC"};
-    const absl::Status status =
-        service_->manager().ApplyConfig(request->config(), absl::Minutes(10));
-    response->mutable_status()->set_error_code(
-        static_cast<tensorflow::error::Code>(status.code()));
-    response->mutable_status()->set_error_message(ValidUtf8(status.message()));
+  reloads_.emplace_back([this, reactor, request, response_bytes, info] {
+    absl::Status status = service_->manager().ApplyConfig(request->config(), absl::Minutes(10));
+    tensorflow::serving::ReloadConfigResponse response;
+    response.mutable_status()->set_error_code(static_cast<tensorflow::error::Code>(status.code()));
+    response.mutable_status()->set_error_message(ValidUtf8(status.message()));
+    if (absl::Status serialized = SerializeRaw(response, response_bytes); !serialized.ok()) {
+      status = serialized;
+    }
     service_->Finish(info, 0, status);
     reactor->Finish(ToGrpcStatus(status));
   });

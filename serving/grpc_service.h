@@ -18,15 +18,16 @@ namespace inferd::serving {
 
 grpc::Status ToGrpcStatus(const absl::Status& status);
 
-// Predict is registered raw (bytes in, bytes out) and parses its request itself: gRPC's
-// callback API answers a request that does not parse with UNIMPLEMENTED and no message, where
-// a client needs INVALID_ARGUMENT saying so. Request and response live on a protobuf arena whose
-// first block is part of the call's state, so the parsed TensorProtos, their maps and strings
-// and the answer's are carved from it and freed at once, instead of a few dozen mallocs and
-// frees per call.
+// Predict, GetModelMetadata and ModelService's methods are registered raw (bytes in, bytes out)
+// and parse their requests themselves: gRPC's callback API answers a request that does not
+// parse with UNIMPLEMENTED and no message, where a client needs INVALID_ARGUMENT saying so.
+// Predict's request and response live on a protobuf arena whose first block is part of the
+// call's state, so the parsed TensorProtos, their maps and strings and the answer's are carved
+// from it and freed at once, instead of a few dozen mallocs and frees per call.
 class PredictionServiceImpl final
-    : public tensorflow::serving::PredictionService::WithRawCallbackMethod_Predict<
-          tensorflow::serving::PredictionService::CallbackService> {
+    : public tensorflow::serving::PredictionService::WithRawCallbackMethod_GetModelMetadata<
+          tensorflow::serving::PredictionService::WithRawCallbackMethod_Predict<
+              tensorflow::serving::PredictionService::CallbackService>> {
  public:
   PredictionServiceImpl(InferenceService* service, bool tensor_content_output)
       : service_(service), tensor_content_output_(tensor_content_output) {}
@@ -34,10 +35,9 @@ class PredictionServiceImpl final
   grpc::ServerUnaryReactor* Predict(grpc::CallbackServerContext* context,
                                     const grpc::ByteBuffer* request,
                                     grpc::ByteBuffer* response) override;
-  grpc::ServerUnaryReactor* GetModelMetadata(
-      grpc::CallbackServerContext* context,
-      const tensorflow::serving::GetModelMetadataRequest* request,
-      tensorflow::serving::GetModelMetadataResponse* response) override;
+  grpc::ServerUnaryReactor* GetModelMetadata(grpc::CallbackServerContext* context,
+                                             const grpc::ByteBuffer* request,
+                                             grpc::ByteBuffer* response) override;
   grpc::ServerUnaryReactor* Classify(grpc::CallbackServerContext* context,
                                      const tensorflow::serving::ClassificationRequest* request,
                                      tensorflow::serving::ClassificationResponse* response) override;
@@ -54,21 +54,22 @@ class PredictionServiceImpl final
   const bool tensor_content_output_;
 };
 
-class ModelServiceImpl final : public tensorflow::serving::ModelService::CallbackService {
+class ModelServiceImpl final
+    : public tensorflow::serving::ModelService::WithRawCallbackMethod_GetModelStatus<
+          tensorflow::serving::ModelService::WithRawCallbackMethod_HandleReloadConfigRequest<
+              tensorflow::serving::ModelService::CallbackService>> {
  public:
   explicit ModelServiceImpl(InferenceService* service) : service_(service) {}
   // Joins reload threads still running.
   ~ModelServiceImpl() override;
 
-  grpc::ServerUnaryReactor* GetModelStatus(
-      grpc::CallbackServerContext* context,
-      const tensorflow::serving::GetModelStatusRequest* request,
-      tensorflow::serving::GetModelStatusResponse* response) override;
+  grpc::ServerUnaryReactor* GetModelStatus(grpc::CallbackServerContext* context,
+                                           const grpc::ByteBuffer* request,
+                                           grpc::ByteBuffer* response) override;
   // Blocks until the new models are loaded, so it runs on its own thread.
-  grpc::ServerUnaryReactor* HandleReloadConfigRequest(
-      grpc::CallbackServerContext* context,
-      const tensorflow::serving::ReloadConfigRequest* request,
-      tensorflow::serving::ReloadConfigResponse* response) override;
+  grpc::ServerUnaryReactor* HandleReloadConfigRequest(grpc::CallbackServerContext* context,
+                                                      const grpc::ByteBuffer* request,
+                                                      grpc::ByteBuffer* response) override;
 
  private:
   InferenceService* const service_;

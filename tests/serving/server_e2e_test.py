@@ -532,6 +532,14 @@ class ApiTest(unittest.TestCase):
             self.assertEqual(e.exception.code(), grpc.StatusCode.INVALID_ARGUMENT)
             self.assertIn("not a valid tensorflow.serving.PredictRequest: its %d bytes" % len(junk),
                           e.exception.details())
+        for method, message in (("PredictionService/GetModelMetadata", "GetModelMetadataRequest"),
+                                ("ModelService/GetModelStatus", "GetModelStatusRequest"),
+                                ("ModelService/HandleReloadConfigRequest", "ReloadConfigRequest")):
+            raw = self.server.channel.unary_unary("/tensorflow.serving." + method)
+            with self.assertRaises(grpc.RpcError) as e:
+                raw(b"\xff" * 20, timeout=5)
+            self.assertEqual(e.exception.code(), grpc.StatusCode.INVALID_ARGUMENT, method)
+            self.assertIn("not a valid tensorflow.serving.%s" % message, e.exception.details())
 
     def _expect_rest(self, method, path, body, status, text, headers=None):
         got, data = self.server.http(method, path, body, headers)
