@@ -61,6 +61,84 @@ TEST(OnnxImportTest, RandomBytesNeverCrash) {
   }
 }
 
+// A digits-like CNN (Conv, Relu, MaxPool, Conv, AveragePool, Flatten, Gemm, Softmax) for
+// attribute mutations.
+ModelBuilder SmallCnn() {
+  ModelBuilder b;
+  b.Input("x", DType::kFloat32, {-1, 1, 8, 8}).Output("y", DType::kFloat32);
+  Tensor w1 = Tensor::Create(DType::kFloat32, {4, 1, 3, 3}).value();
+  Tensor w2 = Tensor::Create(DType::kFloat32, {4, 4, 3, 3}).value();
+  Tensor fc = Tensor::Create(DType::kFloat32, {3, 16}).value();
+  b.Initializer("w1", w1).Initializer("w2", w2).Initializer("fc", fc);
+  auto& c1 = b.Node("Conv", {"x", "w1"}, {"c1"});
+  SetAttr(c1, "pads", std::vector<int64_t>{1, 1, 1, 1});
+  SetAttr(c1, "strides", std::vector<int64_t>{1, 1});
+  SetAttr(c1, "dilations", std::vector<int64_t>{1, 1});
+  SetAttr(c1, "group", int64_t{1});
+  b.Node("Relu", {"c1"}, {"r1"});
+  auto& p1 = b.Node("MaxPool", {"r1"}, {"p1"});
+  SetAttr(p1, "kernel_shape", std::vector<int64_t>{2, 2});
+  SetAttr(p1, "strides", std::vector<int64_t>{2, 2});
+  SetAttr(p1, "pads", std::vector<int64_t>{0, 0, 0, 0});
+  auto& c2 = b.Node("Conv", {"p1", "w2"}, {"c2"});
+  SetAttr(c2, "kernel_shape", std::vector<int64_t>{3, 3});
+  SetAttr(c2, "pads", std::vector<int64_t>{1, 1, 1, 1});
+  auto& p2 = b.Node("AveragePool", {"c2"}, {"p2"});
+  SetAttr(p2, "kernel_shape", std::vector<int64_t>{2, 2});
+  SetAttr(p2, "strides", std::vector<int64_t>{2, 2});
+  SetAttr(p2, "ceil_mode", int64_t{0});
+  SetAttr(b.Node("Flatten", {"p2"}, {"f"}), "axis", int64_t{1});
+  auto& g = b.Node("Gemm", {"f", "fc"}, {"z"});
+  SetAttr(g, "transB", int64_t{1});
+  SetAttr(b.Node("Softmax", {"z"}, {"y"}), "axis", int64_t{1});
+  return b;
+}
+
+TEST(OnnxImportTest, MutatedWindowAndShapeAttributesNeverCrash) {
+  // Every integer attribute value of the model, one at a time, set to values a corrupt or
+  // hostile file could hold (ONNX's own shape inference divided by a zero stride, SIGFPE):
+  // importing, planning and running each must succeed or fail with an error.
+  const ModelBuilder base = SmallCnn();
+  Tensor x = Tensor::Create(DType::kFloat32, {2, 1, 8, 8}).value();
+  int mutations = 0, refused = 0;
+  for (int n = 0; n < base.proto().graph().node_size(); ++n) {
+    for (int a = 0; a < base.proto().graph().node(n).attribute_size(); ++a) {
+      const onnx::AttributeProto& attr = base.proto().graph().node(n).attribute(a);
+      const int positions = attr.type() == onnx::AttributeProto::INTS ? attr.ints_size() : 1;
+      if (attr.type() != onnx::AttributeProto::INTS && attr.type() != onnx::AttributeProto::INT) {
+        continue;
+      }
+      for (int pos = 0; pos < positions; ++pos) {
+        for (int64_t value : {int64_t{-1}, int64_t{0}, int64_t{3}, int64_t{1} << 31,
+                              int64_t{1} << 40}) {
+          ModelBuilder b = base;
+          onnx::AttributeProto* m = b.mutable_proto().mutable_graph()->mutable_node(n)
+                                        ->mutable_attribute(a);
+          if (m->type() == onnx::AttributeProto::INTS) {
+            m->set_ints(pos, value);
+          } else {
+            m->set_i(value);
+          }
+          ++mutations;
+          auto g = ImportOnnxBytes(b.Serialize(), "");
+          absl::Status status = g.status();
+          if (g.ok()) {
+            auto model = Model::FromGraph(*std::move(g));
+            status = model.status();
+            if (model.ok()) status = (*model)->Run({x}).status();
+          }
+          if (!status.ok()) {
+            ++refused;
+            EXPECT_FALSE(status.message().empty()) << attr.name() << "=" << value;
+          }
+        }
+      }
+    }
+  }
+  EXPECT_GT(mutations, 100);
+  EXPECT_GT(refused, mutations / 2);  // most of these values are invalid
+}
+
 TEST(OnnxImportTest, MissingFileIsNotFound) {
   auto g = ImportOnnxFile("/nonexistent/model.onnx");
   EXPECT_EQ(g.status().code(), absl::StatusCode::kNotFound);
