@@ -19,16 +19,22 @@ absl::Time DeadlineOf(const grpc::CallbackServerContext* context) {
   return absl::Now() + absl::FromChrono(deadline - now);
 }
 
+// Records the call in the metrics and finishes it with `status`; returns `reactor`.
+grpc::ServerUnaryReactor* Reply(InferenceService* service, grpc::ServerUnaryReactor* reactor,
+                                const RequestInfo& info, int64_t version,
+                                const absl::Status& status, int64_t examples = 0) {
+  service->Finish(info, version, status, examples);
+  reactor->Finish(ToGrpcStatus(status));
+  return reactor;
+}
+
 grpc::ServerUnaryReactor* Unimplemented(grpc::CallbackServerContext* context,
                                         InferenceService* service, const std::string& model,
                                         const char* api) {
   const absl::Status status = absl::UnimplementedError(absl::StrCat(
       api, " is not supported by inferd: it serves ONNX models through predict signatures; "
            "call Predict instead"));
-  service->Finish(RequestInfo{model, api, "GRPC"}, 0, status);
-  auto* reactor = context->DefaultReactor();
-  reactor->Finish(ToGrpcStatus(status));
-  return reactor;
+  return Reply(service, context->DefaultReactor(), RequestInfo{model, api, "GRPC"}, 0, status);
 }
 
 // One Predict call's messages, on an arena whose first block is part of this object.
@@ -90,15 +96,13 @@ grpc::ServerUnaryReactor* PredictionServiceImpl::Predict(grpc::CallbackServerCon
                                                           const grpc::ByteBuffer* request_bytes,
                                                           grpc::ByteBuffer* response_bytes) {
   auto* reactor = context->DefaultReactor();
-  // Deleted when the answer is serialized (the inputs may point into the request until then).
+  // Kept until the answer, built on the same arena, is serialized (the inputs are copies).
   auto messages = std::make_unique<PredictMessages>();
   const tensorflow::serving::PredictRequest* request = messages->request();
   const absl::Status parsed = ParseRaw(*request_bytes, messages->request());
   RequestInfo info{parsed.ok() ? request->model_spec().name() : "", "Predict", "GRPC"};
   auto fail = [&](const absl::Status& status, int64_t version) {
-    service_->Finish(info, version, status);
-    reactor->Finish(ToGrpcStatus(status));
-    return reactor;
+    return Reply(service_, reactor, info, version, status);
   };
   if (!parsed.ok()) return fail(parsed, 0);
   auto handle = service_->Resolve(InferenceService::FromModelSpec(request->model_spec()));
@@ -134,10 +138,8 @@ grpc::ServerUnaryReactor* PredictionServiceImpl::Predict(grpc::CallbackServerCon
           }
           status = SerializeRaw(*response, response_bytes);
         }
-        result = absl::StatusOr<PredictResult>();  // drops tensors that may point into messages
         messages.reset();
-        service_->Finish(info, version, status, examples);
-        reactor->Finish(ToGrpcStatus(status));
+        Reply(service_, reactor, info, version, status, examples);
       });
   return reactor;
 }
@@ -156,11 +158,9 @@ grpc::ServerUnaryReactor* PredictionServiceImpl::GetModelMetadata(
       status = SerializeRaw(*result, response_bytes);
     }
   }
-  service_->Finish(RequestInfo{request.model_spec().name(), "GetModelMetadata", "GRPC"}, version,
-                   status);
-  auto* reactor = context->DefaultReactor();
-  reactor->Finish(ToGrpcStatus(status));
-  return reactor;
+  return Reply(service_, context->DefaultReactor(),
+               RequestInfo{request.model_spec().name(), "GetModelMetadata", "GRPC"}, version,
+               status);
 }
 
 grpc::ServerUnaryReactor* PredictionServiceImpl::Classify(
@@ -197,10 +197,8 @@ grpc::ServerUnaryReactor* ModelServiceImpl::GetModelStatus(grpc::CallbackServerC
     auto result = service_->GetModelStatus(request);
     status = result.ok() ? SerializeRaw(*result, response_bytes) : result.status();
   }
-  service_->Finish(RequestInfo{request.model_spec().name(), "GetModelStatus", "GRPC"}, 0, status);
-  auto* reactor = context->DefaultReactor();
-  reactor->Finish(ToGrpcStatus(status));
-  return reactor;
+  return Reply(service_, context->DefaultReactor(),
+               RequestInfo{request.model_spec().name(), "GetModelStatus", "GRPC"}, 0, status);
 }
 
 grpc::ServerUnaryReactor* ModelServiceImpl::HandleReloadConfigRequest(
@@ -210,9 +208,7 @@ grpc::ServerUnaryReactor* ModelServiceImpl::HandleReloadConfigRequest(
   const RequestInfo info{"", "HandleReloadConfigRequest", "GRPC"};
   auto request = std::make_shared<tensorflow::serving::ReloadConfigRequest>();
   if (absl::Status parsed = ParseRaw(*request_bytes, request.get()); !parsed.ok()) {
-    service_->Finish(info, 0, parsed);
-    reactor->Finish(ToGrpcStatus(parsed));
-    return reactor;
+    return Reply(service_, reactor, info, 0, parsed);
   }
   absl::MutexLock lock(&mu_);
   reloads_.emplace_back([this, reactor, request, response_bytes, info] {
@@ -223,8 +219,7 @@ grpc::ServerUnaryReactor* ModelServiceImpl::HandleReloadConfigRequest(
     if (absl::Status serialized = SerializeRaw(response, response_bytes); !serialized.ok()) {
       status = serialized;
     }
-    service_->Finish(info, 0, status);
-    reactor->Finish(ToGrpcStatus(status));
+    Reply(service_, reactor, info, 0, status);
   });
   return reactor;
 }
