@@ -191,9 +191,14 @@ void Im2ColPacked(const float* x, const WindowGeometry& g, int64_t channels, int
   }
 }
 
-// A kernel_shape attribute that disagrees with the weights (a malformed model): every path sizes
-// its work by one of the two.
-absl::Status KernelShapeMismatch(const WindowAttrs& window, const Shape& weights) {
+// Refuses a kernel_shape attribute that disagrees with the weights' spatial dims (a malformed
+// model): every path sizes its work by one of the two.
+absl::Status CheckKernelShape(const WindowAttrs& window, const Shape& weights) {
+  if (window.kernel_shape.empty() ||
+      (weights.size() >= 2 && std::equal(window.kernel_shape.begin(), window.kernel_shape.end(),
+                                         weights.begin() + 2, weights.end()))) {
+    return absl::OkStatus();
+  }
   return absl::InvalidArgumentError(
       absl::StrCat("Conv kernel_shape [", absl::StrJoin(window.kernel_shape, ","),
                    "] does not match the weights ", ShapeToString(weights)));
@@ -209,12 +214,7 @@ class ConvKernel : public Kernel {
     // Constant weights are prepared once, here, for the paths this layer can take: all of them
     // when the output size is unknown until run time, else only the one Compute() will pick.
     const Tensor* w = info.constant_input(1);
-    if (w != nullptr && !k->window_.kernel_shape.empty() &&
-        !std::equal(k->window_.kernel_shape.begin(), k->window_.kernel_shape.end(),
-                    w->shape().begin() + std::min<size_t>(2, w->shape().size()),
-                    w->shape().end())) {
-      return KernelShapeMismatch(k->window_, w->shape());
-    }
+    if (w != nullptr) RETURN_IF_ERROR(CheckKernelShape(k->window_, w->shape()));
     if (w != nullptr && w->dtype() == DType::kFloat32 && w->rank() >= 3 &&
         w->dim(0) % k->group_ == 0) {
       const int64_t mg = w->dim(0) / k->group_;
@@ -277,11 +277,7 @@ class ConvKernel : public Kernel {
     const Shape& ws = w->shape();
     ASSIGN_OR_RETURN(WindowGeometry g, ComputeWindow(window_, absl::MakeConstSpan(xs).subspan(2),
                                                      absl::MakeConstSpan(ws).subspan(2)));
-    for (int d = 0; d < g.spatial; ++d) {
-      if (g.kernel[kMaxSpatial - g.spatial + d] != ws[2 + d]) {
-        return KernelShapeMismatch(window_, ws);
-      }
-    }
+    RETURN_IF_ERROR(CheckKernelShape(window_, ws));
     Shape out_shape = {n, m};
     g.AppendOutDims(out_shape);
     ASSIGN_OR_RETURN(Tensor * y, ctx.Allocate(0, DType::kFloat32, out_shape));

@@ -60,6 +60,23 @@ inline void ShiftedRow(float* dst, const float* src, int64_t lo, int64_t hi, int
 #endif
 }
 
+// Rows [r0, r1) of one shifted plane (rows of n floats): row r is ShiftedRow of the source row
+// src + (r - r0) * src_stride.
+inline void ShiftedRows(float* plane, const float* src, int64_t src_stride, int64_t r0,
+                        int64_t r1, int64_t lo, int64_t hi, int64_t n) {
+#if defined(__AVX512F__)
+  if (n <= kLanes) {  // the same masks for every row: one masked move per row
+    const __mmask16 store = static_cast<__mmask16>((1u << n) - 1);
+    const __mmask16 load = static_cast<__mmask16>(((1u << hi) - 1) & ~((1u << lo) - 1));
+    for (int64_t r = r0; r < r1; ++r, src += src_stride) {
+      _mm512_mask_storeu_ps(plane + r * n, store, _mm512_maskz_loadu_ps(load, src));
+    }
+    return;
+  }
+#endif
+  for (int64_t r = r0; r < r1; ++r, src += src_stride) ShiftedRow(plane + r * n, src, lo, hi, n);
+}
+
 bool SmallOutput(int64_t out_h, int64_t out_w) {
   return out_h > 0 && out_w > 0 && out_h * out_w <= kMaxOutputPositions;
 }
@@ -141,23 +158,7 @@ void DirectConv2d::Run(ThreadPool& pool, const Tensor& x, const WindowGeometry& 
         const int64_t r1 = std::clamp<int64_t>(in_h + g.pad_begin[1], r0, pl.rows);
         const float* src = xi + (c * in_h + r0 - g.pad_begin[1]) * in_w + iw0;
         std::memset(plane, 0, r0 * out_w * sizeof(float));
-#if defined(__AVX512F__)
-        if (out_w <= kLanes) {  // one masked move per row
-          const __mmask16 store = static_cast<__mmask16>((1u << out_w) - 1);
-          const __mmask16 load = static_cast<__mmask16>(((1u << hi) - 1) & ~((1u << lo) - 1));
-          for (int64_t r = r0; r < r1; ++r, src += in_w) {
-            _mm512_mask_storeu_ps(plane + r * out_w, store, _mm512_maskz_loadu_ps(load, src));
-          }
-        } else {
-          for (int64_t r = r0; r < r1; ++r, src += in_w) {
-            ShiftedRow(plane + r * out_w, src, lo, hi, out_w);
-          }
-        }
-#else
-        for (int64_t r = r0; r < r1; ++r, src += in_w) {
-          ShiftedRow(plane + r * out_w, src, lo, hi, out_w);
-        }
-#endif
+        ShiftedRows(plane, src, in_w, r0, r1, lo, hi, out_w);
         std::memset(plane + r1 * out_w, 0, (pl.rows - r1) * out_w * sizeof(float));
       }
     }
