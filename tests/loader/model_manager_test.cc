@@ -74,6 +74,11 @@ class ModelManagerTest : public ::testing::Test {
     for (auto& [k, v] : labels) (*c->mutable_version_labels())[k] = v;
     return config;
   }
+  // A version's state (kStart when the manager does not know it).
+  VersionState State(int64_t version) {
+    auto statuses = manager_->GetStatus("m", version);
+    return statuses.ok() && !statuses->empty() ? (*statuses)[0].state : VersionState::kStart;
+  }
   // Versions currently AVAILABLE.
   std::set<int64_t> Available() {
     std::set<int64_t> out;
@@ -105,8 +110,10 @@ TEST_F(ModelManagerTest, ServesLatestAndPicksUpNewVersionWithinTwoPollIntervals)
   EXPECT_LE(absl::Now() - written, absl::Milliseconds(2 * 50 + 50));
   // latest{1}: version 1 is retired once 2 is AVAILABLE.
   ASSERT_TRUE(WaitFor([&] { return Available() == std::set<int64_t>{2}; }));
+  // Unpublished first, then UNLOADING until its last handle is gone, then END.
+  ASSERT_TRUE(WaitFor([&] { return State(1) == VersionState::kEnd; }))
+      << VersionStateName(State(1));
   auto statuses = manager_->GetStatus("m", 1).value();
-  EXPECT_EQ(statuses[0].state, VersionState::kEnd);
   EXPECT_TRUE(statuses[0].status.ok());
 }
 
@@ -152,7 +159,8 @@ TEST_F(ModelManagerTest, AllPolicyAndRemovingAVersionUnloadsIt) {
   ASSERT_TRUE(WaitFor([&] { return Available() == std::set<int64_t>{1, 2, 5}; }));
   fs::remove_all(base_ / "1");
   ASSERT_TRUE(WaitFor([&] { return Available() == std::set<int64_t>{2, 5}; }));
-  EXPECT_EQ(manager_->GetStatus("m", 1).value()[0].state, VersionState::kEnd);
+  EXPECT_TRUE(WaitFor([&] { return State(1) == VersionState::kEnd; }))
+      << VersionStateName(State(1));
 }
 
 TEST_F(ModelManagerTest, SpecificPolicy) {
