@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include <boost/asio/defer.hpp>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -36,6 +37,9 @@ using Clock = std::chrono::steady_clock;
 
 // How often sessions are checked against their deadlines: an eighth of the shorter timeout,
 // between 5 ms and 1 s. A timeout takes effect up to that much late.
+// The io_context that the current thread runs, on the server's I/O threads.
+thread_local net::io_context* t_io_context = nullptr;
+
 Clock::duration SweepInterval(const HttpServerOptions& o) {
   const absl::Duration d = std::clamp(std::min(o.read_timeout, o.idle_timeout) / 8,
                                       absl::Milliseconds(5), absl::Seconds(1));
@@ -72,7 +76,10 @@ class HttpServer::Impl {
     Accept();
     Sweep();
     for (int i = 0; i < std::max(1, options_.num_threads); ++i) {
-      threads_.emplace_back([this] { ioc_.run(); });
+      threads_.emplace_back([this] {
+        t_io_context = &ioc_;
+        ioc_.run();
+      });
     }
     return absl::OkStatus();
   }
@@ -364,5 +371,13 @@ HttpServer::~HttpServer() { impl_->Stop(); }
 int HttpServer::port() const { return impl_->port_; }
 bool HttpServer::Drain(absl::Duration timeout) { return impl_->Drain(timeout); }
 int64_t HttpServer::active_requests() const { return impl_->active_.load(); }
+
+bool HttpServer::DeferOnIoThread(std::function<void()> fn) {
+  if (t_io_context == nullptr) return false;
+  // A continuation: queued on this thread, behind the completions already waiting, without
+  // waking another thread for it.
+  net::defer(*t_io_context, std::move(fn));
+  return true;
+}
 
 }  // namespace inferd

@@ -70,6 +70,12 @@ class HttpServer {
   bool Drain(absl::Duration timeout);
   int64_t active_requests() const;
 
+  // For handlers, on one of an HttpServer's I/O threads: runs `fn` on that thread's event loop
+  // after the I/O completions already waiting there (other connections' requests that arrived
+  // together with this one), so that work they all need can be done once for them all. Returns
+  // false, and does not run `fn`, on any other thread.
+  static bool DeferOnIoThread(std::function<void()> fn);
+
   class Impl;
 
  private:

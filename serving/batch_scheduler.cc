@@ -60,6 +60,9 @@ int64_t TaskSize(const BatchTask& task) {
   return task.inputs.empty() || task.inputs[0].rank() == 0 ? 1 : task.inputs[0].dim(0);
 }
 
+// How long a deferred run may keep its event loop (see RunDeferred).
+constexpr absl::Duration kDeferredRunBudget = absl::Milliseconds(1);
+
 }  // namespace
 
 absl::Status BatchQueue::CheckTaskSize(int64_t size) const {
@@ -71,7 +74,13 @@ absl::Status BatchQueue::CheckTaskSize(int64_t size) const {
   return absl::OkStatus();
 }
 
-absl::Status BatchQueue::Schedule(BatchTask task) {
+absl::Status BatchQueue::Schedule(BatchTask task) { return Enqueue(std::move(task), nullptr); }
+
+absl::Status BatchQueue::ScheduleDeferred(BatchTask task, DeferFn defer) {
+  return Enqueue(std::move(task), defer);
+}
+
+absl::Status BatchQueue::Enqueue(BatchTask task, DeferFn defer) {
   const int64_t size = TaskSize(task);
   RETURN_IF_ERROR(CheckTaskSize(size));
   const absl::Time now = absl::Now();
@@ -99,9 +108,54 @@ absl::Status BatchQueue::Schedule(BatchTask task) {
     ++queued_;
     // Wake the batch threads only for queues they serve.
     if (!options_.caller_runs) ++scheduler_->generation_;
+    if (options_.caller_runs && defer != nullptr) {
+      // A running caller, or the pending deferred run, takes the task.
+      if (callers_ >= options_.max_callers || run_deferred_) return absl::OkStatus();
+      run_deferred_ = true;
+    }
   }
-  if (options_.caller_runs) RunAsCaller();
+  if (!options_.caller_runs) return absl::OkStatus();
+  if (defer != nullptr) {
+    Defer(defer);
+  } else {
+    RunAsCaller();
+  }
   return absl::OkStatus();
+}
+
+void BatchQueue::Defer(DeferFn defer) {
+  if (defer([self = shared_from_this(), defer] { self->RunDeferred(defer); })) return;
+  {
+    absl::MutexLock lock(&scheduler_->mu_);
+    run_deferred_ = false;
+  }
+  RunAsCaller();
+}
+
+void BatchQueue::RunDeferred(DeferFn defer) {
+  {
+    absl::MutexLock lock(&scheduler_->mu_);
+    run_deferred_ = false;
+    // A caller that started meanwhile drains the queue.
+    if (callers_ >= options_.max_callers) return;
+    ++callers_;
+    // Batches run until the queue is empty (tasks that arrive meanwhile, from this loop's
+    // other connections or other threads, form the next ones), but for no longer than
+    // kDeferredRunBudget: then the loop gets its turn, and the run is deferred again.
+    const absl::Time start = absl::Now();
+    while (!batches_.empty() && absl::Now() - start < kDeferredRunBudget) {
+      Batch batch = std::move(batches_.front());
+      batches_.pop_front();
+      queued_ -= static_cast<int64_t>(batch.tasks.size());
+      scheduler_->mu_.Unlock();
+      Process(std::move(batch));
+      scheduler_->mu_.Lock();
+    }
+    --callers_;
+    if (batches_.empty() || callers_ >= options_.max_callers || run_deferred_) return;
+    run_deferred_ = true;
+  }
+  Defer(defer);
 }
 
 absl::Status BatchQueue::RunNow(BatchTask task) {

@@ -13,8 +13,10 @@
 // never served by the batch threads: the thread that schedules a task, finding fewer than
 // `max_callers` threads running this queue's batches, runs batches itself until the queue is
 // empty. Tasks that arrive meanwhile form the next batch, so batches grow with the load and no
-// thread is woken to run them. (So Schedule() may take a while: callers whose thread must stay
-// free, such as an HTTP connection's, should run such small models without the queue.)
+// thread is woken to run them. (So Schedule() may take a while.) Callers whose thread serves
+// other work in an event loop, such as an HTTP server's I/O threads, use ScheduleDeferred()
+// instead: the loop runs the queue, one batch at a time, after the events already waiting (other
+// connections' requests, which join the batch), and is free between batches.
 //
 // Thread-safe. Queues may be added and removed while the scheduler runs.
 #ifndef INFERD_SERVING_BATCH_SCHEDULER_H_
@@ -58,6 +60,10 @@ struct BatchStats {
   absl::Duration oldest_wait;
 };
 
+// Queues `fn` to run on the calling thread's event loop after the work already waiting there,
+// and returns true; returns false (and drops `fn`) on a thread that has no such loop.
+using DeferFn = bool (*)(std::function<void()> fn);
+
 // Runs one batch; outputs must have dimension 0 equal to the input batch size (when merged).
 using BatchRunFn =
     std::function<absl::StatusOr<std::vector<models::Tensor>>(const std::vector<models::Tensor>&)>;
@@ -82,6 +88,12 @@ class BatchQueue : public std::enable_shared_from_this<BatchQueue> {
   // batch), without the queue: for callers that must not run other tasks' batches. Fails as
   // Schedule() does for a task larger than max_batch_size.
   absl::Status RunNow(BatchTask task);
+  // For a caller_runs queue, from a thread that runs an event loop: queues `task` and, unless
+  // a caller is running this queue's batches or a deferred run is pending, defers a run to the
+  // loop with `defer`; the deferred run takes one batch, and defers itself again while batches
+  // remain. If `defer` declines, runs the queue now as Schedule() does. Without caller_runs:
+  // Schedule().
+  absl::Status ScheduleDeferred(BatchTask task, DeferFn defer);
   // Tasks waiting (not yet taken by a batch thread); a lock-free read, for metrics.
   int64_t queued_tasks() const { return queued_.load(std::memory_order_relaxed); }
   const BatchQueueOptions& options() const { return options_; }
@@ -106,6 +118,12 @@ class BatchQueue : public std::enable_shared_from_this<BatchQueue> {
   absl::Status CheckTaskSize(int64_t size) const;
   // With caller_runs: runs batches until the queue is empty, unless max_callers already do.
   void RunAsCaller();
+  // Schedule() and ScheduleDeferred() (`defer` null for the first).
+  absl::Status Enqueue(BatchTask task, DeferFn defer);
+  // The deferred run: one batch, then defers itself again while batches remain.
+  void RunDeferred(DeferFn defer);
+  // Defers RunDeferred (run_deferred_ set by the caller); runs the queue now if `defer` declines.
+  void Defer(DeferFn defer);
 
   BatchScheduler* const scheduler_;
   const std::string name_;
@@ -116,7 +134,8 @@ class BatchQueue : public std::enable_shared_from_this<BatchQueue> {
   std::deque<Batch> batches_;
   // Written under the lock; read without it by queued_tasks().
   std::atomic<int64_t> queued_{0};
-  int callers_ = 0;  // threads in RunAsCaller's loop
+  int callers_ = 0;            // threads running this queue's batches (RunAsCaller, RunDeferred)
+  bool run_deferred_ = false;  // a RunDeferred is queued on some event loop
 };
 
 class BatchScheduler {

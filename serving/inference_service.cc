@@ -418,10 +418,16 @@ void InferenceService::Predict(PredictCall call,
   auto on_reject = task.done;
   // A caller whose thread must stay free does not run other requests' batches: its task runs
   // now, as a batch of its own.
-  const bool alone = call.thread_bound && servable.CallersRunBatches();
-  if (absl::Status s = alone ? servable.queue().RunNow(std::move(task))
-                             : servable.queue().Schedule(std::move(task));
-      !s.ok()) {
+  const bool bound = call.thread_bound && servable.CallersRunBatches();
+  absl::Status s;
+  if (bound && call.defer != nullptr) {
+    s = servable.queue().ScheduleDeferred(std::move(task), call.defer);
+  } else if (bound) {
+    s = servable.queue().RunNow(std::move(task));
+  } else {
+    s = servable.queue().Schedule(std::move(task));
+  }
+  if (!s.ok()) {
     on_reject(s);
     return;
   }

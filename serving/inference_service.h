@@ -102,6 +102,11 @@ struct PredictCall {
   // The caller's thread must not be kept for other requests (its connection waits for it):
   // a small model whose batches run on request threads then runs this request alone.
   bool thread_bound = false;
+  // With thread_bound, for a small model whose batches run on request threads: the caller's
+  // event loop (HttpServer::DeferOnIoThread), which then runs this request's batch after the
+  // requests that arrived with it, batched together (BatchQueue::ScheduleDeferred). Null: the
+  // request runs alone, at once.
+  DeferFn defer = nullptr;
 };
 
 struct PredictResult {

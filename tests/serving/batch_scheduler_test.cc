@@ -2,9 +2,11 @@
 
 #include <algorithm>
 #include <atomic>
+#include <deque>
 #include <functional>
 #include <mutex>
 #include <thread>
+#include <vector>
 
 #include "absl/synchronization/notification.h"
 #include "gtest/gtest.h"
@@ -21,12 +23,14 @@ struct FakeModel {
   std::atomic<int> running{0};
   std::atomic<int> most_running{0};
   absl::Notification* gate = nullptr;
+  absl::Duration delay;  // every batch takes at least this long
   BatchRunFn Fn() {
     return [this](const std::vector<models::Tensor>& in) -> absl::StatusOr<std::vector<models::Tensor>> {
       const int now = ++running;
       for (int m = most_running.load(); now > m && !most_running.compare_exchange_weak(m, now);) {
       }
       if (gate) gate->WaitForNotification();
+      absl::SleepFor(delay);
       --running;
       {
         std::lock_guard<std::mutex> lock(mu);
@@ -338,6 +342,171 @@ TEST_F(CallerRunsTest, CallerKeepsItsQueueAliveWhenTheQueueIsRemovedMeanwhile) {
   gate.Notify();
   first.join();
   EXPECT_EQ(done.load(), 2);
+}
+
+// An event loop for ScheduleDeferred: deferred functions queue on the thread that installed it.
+thread_local std::deque<std::function<void()>>* t_loop = nullptr;
+
+bool DeferToLoop(std::function<void()> fn) {
+  if (t_loop == nullptr) return false;
+  t_loop->push_back(std::move(fn));
+  return true;
+}
+
+class DeferredTest : public CallerRunsTest {
+ protected:
+  DeferredTest() { t_loop = &loop; }
+  ~DeferredTest() override { t_loop = nullptr; }
+  // Runs the loop's first function; false if it was empty.
+  bool Step() {
+    if (loop.empty()) return false;
+    std::function<void()> fn = std::move(loop.front());
+    loop.pop_front();
+    fn();
+    return true;
+  }
+  std::deque<std::function<void()>> loop;
+};
+
+TEST_F(DeferredTest, TasksWaitForTheLoopAndRunAsOneBatch) {
+  gate.Notify();
+  auto queue = scheduler.AddQueue("m", model.Fn(), CallerRuns(1));
+  std::vector<std::vector<float>> results(3);
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(queue
+                    ->ScheduleDeferred(Task(static_cast<float>(i + 1), i + 1, &done, &results[i]),
+                                       &DeferToLoop)
+                    .ok());
+  }
+  // Nothing runs inside ScheduleDeferred; one run is deferred for all three.
+  EXPECT_EQ(done.load(), 0);
+  EXPECT_EQ(queue->queued_tasks(), 3);
+  EXPECT_EQ(loop.size(), 1u);
+  EXPECT_TRUE(Step());
+  EXPECT_EQ(done.load(), 3);
+  EXPECT_EQ(model.batch_rows, (std::vector<int64_t>{6}));
+  EXPECT_EQ(model.threads, (std::vector<std::thread::id>{std::this_thread::get_id()}));
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(results[i], std::vector<float>((i + 1) * 2, 2.0f * (i + 1)));
+  }
+  EXPECT_TRUE(loop.empty());
+  EXPECT_EQ(queue->queued_tasks(), 0);
+  scheduler.RemoveQueue(queue);
+}
+
+TEST_F(DeferredTest, WithoutALoopTheTaskRunsAtOnce) {
+  gate.Notify();
+  auto queue = scheduler.AddQueue("m", model.Fn(), CallerRuns(1));
+  t_loop = nullptr;
+  std::vector<float> result;
+  ASSERT_TRUE(queue->ScheduleDeferred(Task(2, 1, &done, &result), &DeferToLoop).ok());
+  EXPECT_EQ(done.load(), 1);
+  EXPECT_EQ(result, std::vector<float>(2, 4.0f));
+  // A later deferred task is deferred again: the declined run left nothing pending.
+  t_loop = &loop;
+  ASSERT_TRUE(queue->ScheduleDeferred(Task(2, 1, &done), &DeferToLoop).ok());
+  EXPECT_EQ(loop.size(), 1u);
+  EXPECT_TRUE(Step());
+  EXPECT_EQ(done.load(), 2);
+  scheduler.RemoveQueue(queue);
+}
+
+TEST_F(DeferredTest, ARunningCallerTakesTheTaskAndNothingIsDeferred) {
+  auto queue = scheduler.AddQueue("m", model.Fn(), CallerRuns(1));
+  std::thread::id caller;
+  std::thread first([&] {
+    caller = std::this_thread::get_id();
+    EXPECT_TRUE(queue->Schedule(Task(1, 1, &done)).ok());
+  });
+  WaitRunning(1);
+  ASSERT_TRUE(queue->ScheduleDeferred(Task(1, 2, &done), &DeferToLoop).ok());
+  EXPECT_TRUE(loop.empty());
+  gate.Notify();
+  first.join();
+  EXPECT_EQ(done.load(), 2);
+  EXPECT_EQ(model.batch_rows, (std::vector<int64_t>{1, 2}));
+  EXPECT_EQ(model.threads, (std::vector<std::thread::id>{caller, caller}));
+  scheduler.RemoveQueue(queue);
+}
+
+TEST_F(DeferredTest, ACallerArrivingBeforeTheLoopRunsTheDeferredTasks) {
+  gate.Notify();
+  auto queue = scheduler.AddQueue("m", model.Fn(), CallerRuns(1));
+  ASSERT_TRUE(queue->ScheduleDeferred(Task(1, 1, &done), &DeferToLoop).ok());
+  std::thread::id caller;
+  std::thread other([&] {
+    caller = std::this_thread::get_id();
+    EXPECT_TRUE(queue->Schedule(Task(1, 2, &done)).ok());
+  });
+  other.join();
+  EXPECT_EQ(done.load(), 2);
+  EXPECT_EQ(model.batch_rows, (std::vector<int64_t>{3}));
+  EXPECT_EQ(model.threads, (std::vector<std::thread::id>{caller}));
+  // The deferred run finds nothing left.
+  EXPECT_TRUE(Step());
+  EXPECT_EQ(model.batch_rows.size(), 1u);
+  EXPECT_TRUE(loop.empty());
+  scheduler.RemoveQueue(queue);
+}
+
+TEST_F(DeferredTest, ALongRunGivesTheLoopItsTurnBetweenBatches) {
+  gate.Notify();
+  model.delay = absl::Milliseconds(3);  // longer than a deferred run's budget
+  BatchQueueOptions options = CallerRuns(1);
+  options.max_batch_size = 2;
+  auto queue = scheduler.AddQueue("m", model.Fn(), options);
+  for (int i = 0; i < 6; ++i) {
+    ASSERT_TRUE(queue->ScheduleDeferred(Task(1, 1, &done), &DeferToLoop).ok());
+  }
+  ASSERT_EQ(loop.size(), 1u);
+  // Each turn runs one batch and defers the rest behind whatever the loop has queued.
+  loop.push_back([] {});
+  EXPECT_TRUE(Step());
+  EXPECT_EQ(done.load(), 2);
+  ASSERT_EQ(loop.size(), 2u);
+  EXPECT_TRUE(Step());  // the loop's own work
+  EXPECT_EQ(done.load(), 2);
+  int turns = 0;
+  while (Step()) ++turns;
+  EXPECT_EQ(turns, 2);
+  EXPECT_EQ(done.load(), 6);
+  EXPECT_EQ(model.batch_rows, (std::vector<int64_t>{2, 2, 2}));
+  scheduler.RemoveQueue(queue);
+}
+
+TEST_F(DeferredTest, FullQueueRejectsDeferredTasks) {
+  gate.Notify();
+  BatchQueueOptions options = CallerRuns(1);
+  options.max_batch_size = 2;
+  options.max_enqueued_batches = 1;
+  auto queue = scheduler.AddQueue("m", model.Fn(), options);
+  ASSERT_TRUE(queue->ScheduleDeferred(Task(1, 2, &done), &DeferToLoop).ok());
+  EXPECT_EQ(queue->ScheduleDeferred(Task(1, 1, &done), &DeferToLoop).code(),
+            absl::StatusCode::kUnavailable);
+  EXPECT_EQ(queue->ScheduleDeferred(Task(1, 3, &done), &DeferToLoop).message(),
+            "Task size 3 is larger than maximum batch size 2");
+  while (Step()) {
+  }
+  EXPECT_EQ(done.load(), 1);
+  scheduler.RemoveQueue(queue);
+}
+
+TEST(BatchSchedulerTest, DeferredTasksOfAQueueServedByBatchThreadsGoToThem) {
+  FakeModel model;
+  BatchScheduler scheduler(1);
+  BatchQueueOptions options;
+  options.max_batch_size = 4;
+  auto queue = scheduler.AddQueue("m", model.Fn(), options);
+  std::deque<std::function<void()>> loop;
+  t_loop = &loop;
+  std::atomic<int> done{0};
+  ASSERT_TRUE(queue->ScheduleDeferred(Task(1, 1, &done), &DeferToLoop).ok());
+  t_loop = nullptr;
+  EXPECT_TRUE(loop.empty());
+  ASSERT_TRUE(WaitCount(done, 1));
+  ASSERT_EQ(model.threads.size(), 1u);
+  EXPECT_NE(model.threads[0], std::this_thread::get_id());
+  scheduler.RemoveQueue(queue);
 }
 
 }  // namespace

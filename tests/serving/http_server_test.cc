@@ -1,0 +1,140 @@
+#include "common/http_server.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <string>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+
+namespace inferd {
+namespace {
+
+// Sends `request` on a new connection to 127.0.0.1:`port` and returns everything the server
+// sends until it closes the connection (requests ask for that with "Connection: close").
+std::string Exchange(int port, const std::string& request) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  EXPECT_GE(fd, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  timeval timeout{10, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+  std::string reply;
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
+    for (size_t sent = 0; sent < request.size();) {
+      const ssize_t n = send(fd, request.data() + sent, request.size() - sent, MSG_NOSIGNAL);
+      if (n <= 0) break;  // the server may stop reading once it has answered
+      sent += static_cast<size_t>(n);
+    }
+    char buf[4096];
+    for (ssize_t n; (n = recv(fd, buf, sizeof(buf), 0)) > 0;) reply.append(buf, n);
+  }
+  close(fd);
+  return reply;
+}
+
+std::string Post(const std::string& target, const std::string& body) {
+  return absl::StrCat("POST ", target, " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n",
+                      "Content-Type: application/json\r\nContent-Length: ", body.size(), "\r\n\r\n",
+                      body);
+}
+
+class HttpServerTest : public ::testing::Test {
+ protected:
+  void Start(HttpServerOptions options = {}) {
+    options.address = "127.0.0.1";
+    options.port = 0;
+    auto server = HttpServer::Start(
+        options, [this](HttpRequest request, std::function<void(HttpResponse)> done) {
+          ++handled;
+          if (request.target == "/defer") {
+            // Answered from the I/O thread's loop, after this handler has returned.
+            auto answered = std::make_shared<std::atomic<bool>>(false);
+            deferred = HttpServer::DeferOnIoThread([done, answered] {
+              HttpResponse r;
+              r.body = "{\"deferred\":true}";
+              *answered = true;
+              done(std::move(r));
+            });
+            answered_inside_handler = answered->load();
+            return;
+          }
+          HttpResponse r;
+          r.body = absl::StrCat("{\"bytes\":", request.body.size(), "}");
+          done(std::move(r));
+        });
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = std::move(*server);
+  }
+  int port() const { return server_->port(); }
+
+  std::atomic<int> handled{0};
+  std::atomic<bool> deferred{false};
+  std::atomic<bool> answered_inside_handler{true};
+  std::unique_ptr<HttpServer> server_;
+};
+
+TEST_F(HttpServerTest, HandlersCanDeferWorkToTheirIoThread) {
+  Start();
+  const std::string reply = Exchange(port(), Post("/defer", "{}"));
+  EXPECT_TRUE(absl::StartsWith(reply, "HTTP/1.1 200 OK\r\n")) << reply;
+  EXPECT_TRUE(absl::EndsWith(reply, "{\"deferred\":true}")) << reply;
+  EXPECT_TRUE(deferred.load());
+  EXPECT_FALSE(answered_inside_handler.load());
+}
+
+TEST_F(HttpServerTest, DeferIsDeclinedOutsideTheIoThreads) {
+  Start();
+  bool ran = false;
+  EXPECT_FALSE(HttpServer::DeferOnIoThread([&ran] { ran = true; }));
+  EXPECT_FALSE(ran);
+}
+
+TEST_F(HttpServerTest, BodyOverTheLimitGets413WithAJsonError) {
+  HttpServerOptions options;
+  options.max_body_bytes = 100;
+  Start(options);
+  EXPECT_TRUE(
+      absl::StrContains(Exchange(port(), Post("/x", std::string(100, 'a'))), "{\"bytes\":100}"));
+  const std::string reply = Exchange(port(), Post("/x", std::string(101, 'a')));
+  EXPECT_TRUE(absl::StartsWith(reply, "HTTP/1.1 413 ")) << reply;
+  EXPECT_TRUE(absl::StrContains(reply, "{\"error\":\"request body exceeds the limit of 100 bytes"))
+      << reply;
+  EXPECT_EQ(handled.load(), 1);
+}
+
+TEST_F(HttpServerTest, MalformedRequestsGet400AndTheServerGoesOn) {
+  Start();
+  for (const std::string& bad : {std::string("GARBAGE\r\n\r\n"),
+                                 std::string("POST /x HTTP/1.1\r\nContent-Length: x\r\n\r\n"),
+                                 std::string("POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
+                                             "Transfer-Encoding: chunked\r\n\r\nhello"),
+                                 std::string("GET / HTTP/1.1\r\nbad header line\r\n\r\n"),
+                                 std::string("\x00\x01\x02\r\n\r\n", 7)}) {
+    const std::string reply = Exchange(port(), bad);
+    EXPECT_TRUE(absl::StartsWith(reply, "HTTP/1.1 400 ")) << absl::CEscape(bad) << ": " << reply;
+    EXPECT_TRUE(absl::StrContains(reply, "malformed HTTP request")) << reply;
+  }
+  EXPECT_EQ(handled.load(), 0);
+  EXPECT_TRUE(absl::StrContains(Exchange(port(), Post("/x", "abc")), "{\"bytes\":3}"));
+}
+
+TEST_F(HttpServerTest, OversizedHeadersGet431) {
+  Start();
+  const std::string reply = Exchange(
+      port(),
+      absl::StrCat("GET / HTTP/1.1\r\nHost: x\r\nX-Big: ", std::string(70000, 'a'), "\r\n\r\n"));
+  EXPECT_TRUE(absl::StartsWith(reply, "HTTP/1.1 431 ")) << reply.substr(0, 200);
+  EXPECT_EQ(handled.load(), 0);
+}
+
+}  // namespace
+}  // namespace inferd
