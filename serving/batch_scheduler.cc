@@ -110,8 +110,8 @@ absl::Status BatchQueue::Enqueue(BatchTask task, DeferFn defer) {
     if (!options_.caller_runs) ++scheduler_->generation_;
     if (options_.caller_runs && defer != nullptr) {
       // A running caller, or the pending deferred run, takes the task.
-      if (callers_ >= options_.max_callers || run_deferred_) return absl::OkStatus();
-      run_deferred_ = true;
+      if (callers_ + deferred_runs_ >= options_.max_callers) return absl::OkStatus();
+      ++deferred_runs_;
     }
   }
   if (!options_.caller_runs) return absl::OkStatus();
@@ -127,7 +127,7 @@ void BatchQueue::Defer(DeferFn defer) {
   if (defer([self = shared_from_this(), defer] { self->RunDeferred(defer); })) return;
   {
     absl::MutexLock lock(&scheduler_->mu_);
-    run_deferred_ = false;
+    --deferred_runs_;
   }
   RunAsCaller();
 }
@@ -135,8 +135,8 @@ void BatchQueue::Defer(DeferFn defer) {
 void BatchQueue::RunDeferred(DeferFn defer) {
   {
     absl::MutexLock lock(&scheduler_->mu_);
-    run_deferred_ = false;
-    // A caller that started meanwhile drains the queue.
+    --deferred_runs_;
+    // Callers that started meanwhile drain the queue.
     if (callers_ >= options_.max_callers) return;
     ++callers_;
     // Batches run until the queue is empty (tasks that arrive meanwhile, from this loop's
@@ -152,8 +152,8 @@ void BatchQueue::RunDeferred(DeferFn defer) {
       scheduler_->mu_.Lock();
     }
     --callers_;
-    if (batches_.empty() || callers_ >= options_.max_callers || run_deferred_) return;
-    run_deferred_ = true;
+    if (batches_.empty() || callers_ + deferred_runs_ >= options_.max_callers) return;
+    ++deferred_runs_;
   }
   Defer(defer);
 }

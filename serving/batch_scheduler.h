@@ -89,10 +89,10 @@ class BatchQueue : public std::enable_shared_from_this<BatchQueue> {
   // Schedule() does for a task larger than max_batch_size.
   absl::Status RunNow(BatchTask task);
   // For a caller_runs queue, from a thread that runs an event loop: queues `task` and, unless
-  // a caller is running this queue's batches or a deferred run is pending, defers a run to the
-  // loop with `defer`; the deferred run takes one batch, and defers itself again while batches
-  // remain. If `defer` declines, runs the queue now as Schedule() does. Without caller_runs:
-  // Schedule().
+  // max_callers threads are running this queue's batches or have a deferred run pending, defers
+  // a run to the loop with `defer`. The deferred run drains the queue as a caller would, but
+  // after 1 ms of batches defers itself again, so that the loop gets its turn. If `defer`
+  // declines, runs the queue now as Schedule() does. Without caller_runs: Schedule().
   absl::Status ScheduleDeferred(BatchTask task, DeferFn defer);
   // Tasks waiting (not yet taken by a batch thread); a lock-free read, for metrics.
   int64_t queued_tasks() const { return queued_.load(std::memory_order_relaxed); }
@@ -120,9 +120,11 @@ class BatchQueue : public std::enable_shared_from_this<BatchQueue> {
   void RunAsCaller();
   // Schedule() and ScheduleDeferred() (`defer` null for the first).
   absl::Status Enqueue(BatchTask task, DeferFn defer);
-  // The deferred run: one batch, then defers itself again while batches remain.
+  // The deferred run: batches until the queue is empty or 1 ms has passed, then defers itself
+  // again while batches remain.
   void RunDeferred(DeferFn defer);
-  // Defers RunDeferred (run_deferred_ set by the caller); runs the queue now if `defer` declines.
+  // Defers RunDeferred (deferred_runs_ counted by the caller); runs the queue now if `defer`
+  // declines.
   void Defer(DeferFn defer);
 
   BatchScheduler* const scheduler_;
@@ -135,7 +137,7 @@ class BatchQueue : public std::enable_shared_from_this<BatchQueue> {
   // Written under the lock; read without it by queued_tasks().
   std::atomic<int64_t> queued_{0};
   int callers_ = 0;            // threads running this queue's batches (RunAsCaller, RunDeferred)
-  bool run_deferred_ = false;  // a RunDeferred is queued on some event loop
+  int deferred_runs_ = 0;  // RunDeferred calls queued on event loops
 };
 
 class BatchScheduler {
