@@ -474,6 +474,25 @@ TEST_F(DeferredTest, ALongRunGivesTheLoopItsTurnBetweenBatches) {
   scheduler.RemoveQueue(queue);
 }
 
+TEST_F(DeferredTest, AsManyRunsAsMaxCallersMayBePending) {
+  gate.Notify();
+  auto queue = scheduler.AddQueue("m", model.Fn(), CallerRuns(2));
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(queue->ScheduleDeferred(Task(1, 1, &done), &DeferToLoop).ok());
+  }
+  EXPECT_EQ(loop.size(), 2u);
+  EXPECT_TRUE(Step());
+  EXPECT_EQ(done.load(), 3);
+  EXPECT_TRUE(Step());  // finds the queue empty
+  EXPECT_EQ(model.batch_rows, (std::vector<int64_t>{3}));
+  // Both runs are over: the next task is deferred again.
+  ASSERT_TRUE(queue->ScheduleDeferred(Task(1, 1, &done), &DeferToLoop).ok());
+  EXPECT_EQ(loop.size(), 1u);
+  EXPECT_TRUE(Step());
+  EXPECT_EQ(done.load(), 4);
+  scheduler.RemoveQueue(queue);
+}
+
 TEST_F(DeferredTest, FullQueueRejectsDeferredTasks) {
   gate.Notify();
   BatchQueueOptions options = CallerRuns(1);
