@@ -74,13 +74,13 @@ absl::Status BatchQueue::CheckTaskSize(int64_t size) const {
   return absl::OkStatus();
 }
 
-absl::Status BatchQueue::Schedule(BatchTask task) { return Enqueue(std::move(task), nullptr); }
+absl::Status BatchQueue::Schedule(BatchTask&& task) { return Enqueue(std::move(task), nullptr); }
 
-absl::Status BatchQueue::ScheduleDeferred(BatchTask task, DeferFn defer) {
+absl::Status BatchQueue::ScheduleDeferred(BatchTask&& task, DeferFn defer) {
   return Enqueue(std::move(task), defer);
 }
 
-absl::Status BatchQueue::Enqueue(BatchTask task, DeferFn defer) {
+absl::Status BatchQueue::Enqueue(BatchTask&& task, DeferFn defer) {
   const int64_t size = TaskSize(task);
   RETURN_IF_ERROR(CheckTaskSize(size));
   const absl::Time now = absl::Now();
@@ -158,7 +158,7 @@ void BatchQueue::RunDeferred(DeferFn defer) {
   Defer(defer);
 }
 
-absl::Status BatchQueue::RunNow(BatchTask task) {
+absl::Status BatchQueue::RunNow(BatchTask&& task) {
   const int64_t size = TaskSize(task);
   RETURN_IF_ERROR(CheckTaskSize(size));
   Batch batch;

@@ -81,19 +81,20 @@ class BatchScheduler;
 class BatchQueue : public std::enable_shared_from_this<BatchQueue> {
  public:
   // UNAVAILABLE "The batch scheduling queue to which this task was submitted is full" when full;
-  // INVALID_ARGUMENT when a task is larger than max_batch_size. With caller_runs it may run
-  // batches (this task's among them) before it returns.
-  absl::Status Schedule(BatchTask task);
+  // INVALID_ARGUMENT when a task is larger than max_batch_size; a task that fails is not moved
+  // from (the caller still has it, done not called). With caller_runs it may run batches (this
+  // task's among them) before it returns. The same holds for RunNow and ScheduleDeferred.
+  absl::Status Schedule(BatchTask&& task);
   // Runs `task` on this thread now, as a batch of its own (padded, counted and split as any
   // batch), without the queue: for callers that must not run other tasks' batches. Fails as
   // Schedule() does for a task larger than max_batch_size.
-  absl::Status RunNow(BatchTask task);
+  absl::Status RunNow(BatchTask&& task);
   // For a caller_runs queue, from a thread that runs an event loop: queues `task` and, unless
   // max_callers threads are running this queue's batches or have a deferred run pending, defers
   // a run to the loop with `defer`. The deferred run drains the queue as a caller would, but
   // after 1 ms of batches defers itself again, so that the loop gets its turn. If `defer`
   // declines, runs the queue now as Schedule() does. Without caller_runs: Schedule().
-  absl::Status ScheduleDeferred(BatchTask task, DeferFn defer);
+  absl::Status ScheduleDeferred(BatchTask&& task, DeferFn defer);
   // Tasks waiting (not yet taken by a batch thread); a lock-free read, for metrics.
   int64_t queued_tasks() const { return queued_.load(std::memory_order_relaxed); }
   const BatchQueueOptions& options() const { return options_; }
@@ -119,7 +120,7 @@ class BatchQueue : public std::enable_shared_from_this<BatchQueue> {
   // With caller_runs: runs batches until the queue is empty, unless max_callers already do.
   void RunAsCaller();
   // Schedule() and ScheduleDeferred() (`defer` null for the first).
-  absl::Status Enqueue(BatchTask task, DeferFn defer);
+  absl::Status Enqueue(BatchTask&& task, DeferFn defer);
   // The deferred run: batches until the queue is empty or 1 ms has passed, then defers itself
   // again while batches remain.
   void RunDeferred(DeferFn defer);

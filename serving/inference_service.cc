@@ -410,14 +410,14 @@ void InferenceService::Predict(PredictCall call,
   BatchTask task;
   task.inputs = std::move(*ordered);
   task.deadline = call.deadline;
-  auto handle = call.handle;
-  task.done = [this, handle, selected, done](absl::StatusOr<std::vector<models::Tensor>> out) {
+  // call.handle stays here, keeping `servable` alive after the task has run.
+  task.done = [this, handle = call.handle, selected = std::move(selected),
+               done = std::move(done)](absl::StatusOr<std::vector<models::Tensor>> out) {
     Complete(handle, selected, std::move(out), done);
     handle.get<ServableModel>().PublishQueueDepth();
   };
-  auto on_reject = task.done;
   // A caller whose thread must stay free does not run other requests' batches: its task runs
-  // now, as a batch of its own.
+  // later on its event loop, or now as a batch of its own.
   const bool bound = call.thread_bound && servable.CallersRunBatches();
   absl::Status s;
   if (bound && call.defer != nullptr) {
@@ -428,7 +428,7 @@ void InferenceService::Predict(PredictCall call,
     s = servable.queue().Schedule(std::move(task));
   }
   if (!s.ok()) {
-    on_reject(s);
+    task.done(s);  // a task that was not queued is still here
     return;
   }
   servable.PublishQueueDepth();

@@ -500,13 +500,19 @@ TEST_F(DeferredTest, FullQueueRejectsDeferredTasks) {
   options.max_enqueued_batches = 1;
   auto queue = scheduler.AddQueue("m", model.Fn(), options);
   ASSERT_TRUE(queue->ScheduleDeferred(Task(1, 2, &done), &DeferToLoop).ok());
-  EXPECT_EQ(queue->ScheduleDeferred(Task(1, 1, &done), &DeferToLoop).code(),
+  // A rejected task is left with the caller, which answers it.
+  BatchTask rejected = Task(1, 1, &done);
+  EXPECT_EQ(queue->ScheduleDeferred(std::move(rejected), &DeferToLoop).code(),
             absl::StatusCode::kUnavailable);
+  ASSERT_TRUE(rejected.done);  // NOLINT(bugprone-use-after-move): not moved from on failure
+  EXPECT_EQ(rejected.inputs.size(), 1u);
+  rejected.done(absl::UnavailableError("full"));
+  EXPECT_EQ(done.load(), 1);
   EXPECT_EQ(queue->ScheduleDeferred(Task(1, 3, &done), &DeferToLoop).message(),
             "Task size 3 is larger than maximum batch size 2");
   while (Step()) {
   }
-  EXPECT_EQ(done.load(), 1);
+  EXPECT_EQ(done.load(), 2);
   scheduler.RemoveQueue(queue);
 }
 
