@@ -1,8 +1,9 @@
 // HTTP/1.1 server (Boost.Beast) in front of a handler function: keep-alive, a request body
 // limit (413 beyond it), read and idle timeouts, and a drain that stops accepting and waits for
 // in-flight requests. Errors it answers itself (413, malformed requests) have TF Serving's JSON
-// body {"error": "..."}. Beast lives only in http_server.cc. Thread-safe. Used by inferd-server
-// (the REST API) and inferd-gateway (its REST proxy and monitoring page).
+// body {"error": "..."}. Each I/O thread runs its own event loop; connections are given to the
+// loops in turn as they are accepted. Beast lives only in http_server.cc. Thread-safe. Used by
+// inferd-server (the REST API) and inferd-gateway (its REST proxy and monitoring page).
 #ifndef INFERD_COMMON_HTTP_SERVER_H_
 #define INFERD_COMMON_HTTP_SERVER_H_
 
@@ -45,7 +46,7 @@ using HttpHandlerFn = std::function<void(HttpRequest request, std::function<void
 struct HttpServerOptions {
   std::string address = "0.0.0.0";
   int port = 8501;  // 0 picks a free port
-  int num_threads = 2;
+  int num_threads = 2;  // I/O threads, one event loop each
   // Larger bodies get 413.
   size_t max_body_bytes = size_t{64} << 20;
   // Time allowed to receive one request (headers and body) once it has started.

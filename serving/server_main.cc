@@ -78,7 +78,9 @@ int main(int argc, char** argv) {
               "HTTP/REST port (/v1/models/..., /healthz, /readyz, metrics); 0 picks a free port, "
               "negative disables REST");
   flags.String("bind_address", &bind_address, "address both APIs listen on");
-  flags.Int32("rest_api_num_threads", &rest_api_num_threads, "HTTP I/O threads");
+  flags.Int32("rest_api_num_threads", &rest_api_num_threads,
+              "HTTP I/O threads, each running its own event loop; connections are given to "
+              "them in turn");
   flags.Int32("rest_api_timeout_in_ms", &rest_api_timeout_in_ms,
               "deadline of a REST predict, from the time its body has arrived");
   flags.Int32("rest_api_read_timeout_ms", &rest_api_read_timeout_ms,

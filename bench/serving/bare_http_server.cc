@@ -1,12 +1,14 @@
 // bare_http_server: the cost of HTTP/1.1 alone, as a peer for inferd-server's REST API in
 // bench/serving.
 //
-// Boost.Beast, asynchronous, keep-alive; one io_context run by --threads threads, a strand per
-// connection, TCP_NODELAY (the same structure as inferd's serving/http_server.cc, without
-// timeouts or a handler). Every POST is answered 200 with the JSON body inferd returns for one
-// digits prediction; anything else gets 405.
+// Boost.Beast, asynchronous, keep-alive; --threads threads each running its own io_context, with
+// the connections given to them in turn, a strand per connection, TCP_NODELAY (the same
+// structure as inferd's common/http_server.cc, without timeouts or a handler). --shared_loop:
+// one io_context run by all the threads instead, as in Beast's own asynchronous server examples.
+// Every POST is answered 200 with the JSON body inferd returns for one digits prediction;
+// anything else gets 405.
 //
-//   bare_http_server [--port=N] [--threads=N] [--address=127.0.0.1]
+//   bare_http_server [--port=N] [--threads=N] [--shared_loop] [--address=127.0.0.1]
 //
 // Prints "bare_http_server listening on ADDRESS:PORT" on stdout once it serves (--port=0 picks a
 // free port), and exits on SIGTERM/SIGINT.
@@ -92,15 +94,22 @@ class Session : public std::enable_shared_from_this<Session> {
   std::optional<http::response<http::string_body>> res_;
 };
 
-void Accept(net::io_context& ioc, tcp::acceptor& acceptor) {
-  acceptor.async_accept(net::make_strand(ioc),
-                        [&ioc, &acceptor](beast::error_code ec, tcp::socket socket) {
+// The event loops that connections are spread over (round-robin); loops[0] also accepts.
+struct Loops {
+  std::vector<std::unique_ptr<net::io_context>> loops;
+  size_t next = 0;
+  net::io_context& Next() { return *loops[next++ % loops.size()]; }
+};
+
+void Accept(Loops& loops, tcp::acceptor& acceptor) {
+  acceptor.async_accept(net::make_strand(loops.Next()),
+                        [&loops, &acceptor](beast::error_code ec, tcp::socket socket) {
                           if (ec == net::error::operation_aborted || !acceptor.is_open()) return;
                           if (!ec) {
                             socket.set_option(tcp::no_delay(true), ec);
                             std::make_shared<Session>(std::move(socket))->Start();
                           }
-                          Accept(ioc, acceptor);
+                          Accept(loops, acceptor);
                         });
 }
 
@@ -110,12 +119,16 @@ int main(int argc, char** argv) {
   std::string address = "127.0.0.1";
   int32_t port = 0;
   int32_t threads = 2;
+  bool shared_loop = false;
   inferd::FlagSet flags("bare_http_server",
                         "Answers every HTTP POST with a fixed digits prediction in JSON (the cost "
                         "of HTTP alone, for bench/serving/run).");
   flags.Int32("port", &port, "HTTP port; 0 picks a free port (printed on stdout)");
   flags.Int32("threads", &threads, "I/O threads running the io_context");
   flags.String("address", &address, "address to listen on");
+  flags.Bool("shared_loop", &shared_loop,
+             "one io_context run by all --threads (Beast's own async server examples) instead "
+             "of one per thread with the connections spread over them (as inferd-server)");
   if (absl::Status s = flags.Parse(argc, argv); !s.ok()) {
     std::fprintf(stderr, "bare_http_server: %s\n", std::string(s.message()).c_str());
     return 2;
@@ -130,7 +143,11 @@ int main(int argc, char** argv) {
   }
   signal(SIGPIPE, SIG_IGN);
 
-  net::io_context ioc(threads);
+  Loops loops;
+  for (int i = 0; i < (shared_loop ? 1 : threads); ++i) {
+    loops.loops.push_back(std::make_unique<net::io_context>(shared_loop ? threads : 1));
+  }
+  net::io_context& ioc = *loops.loops[0];
   tcp::acceptor acceptor(net::make_strand(ioc));
   beast::error_code ec;
   const auto ip = net::ip::make_address(address, ec);
@@ -148,17 +165,24 @@ int main(int argc, char** argv) {
                  ec.message().c_str());
     return 1;
   }
-  Accept(ioc, acceptor);
-
+  Accept(loops, acceptor);
   net::signal_set stop(ioc, SIGINT, SIGTERM);
-  stop.async_wait([&ioc](beast::error_code, int) { ioc.stop(); });
-
+  stop.async_wait([&loops](beast::error_code, int) {
+    for (auto& loop : loops.loops) loop->stop();
+  });
   std::printf("bare_http_server listening on %s:%d\n", address.c_str(),
               acceptor.local_endpoint().port());
   std::fflush(stdout);
-
+  // Loops other than the first have nothing to do until a connection comes.
+  std::vector<net::executor_work_guard<net::io_context::executor_type>> guards;
+  for (size_t i = 1; i < loops.loops.size(); ++i) {
+    guards.push_back(net::make_work_guard(*loops.loops[i]));
+  }
   std::vector<std::thread> pool;
-  for (int i = 1; i < threads; ++i) pool.emplace_back([&ioc] { ioc.run(); });
+  for (int i = 1; i < threads; ++i) {
+    net::io_context& loop = *loops.loops[shared_loop ? 0 : i];
+    pool.emplace_back([&loop] { loop.run(); });
+  }
   ioc.run();
   for (auto& t : pool) t.join();
   return 0;
