@@ -142,15 +142,7 @@ void BatchQueue::RunDeferred(DeferFn defer) {
     // Batches run until the queue is empty (tasks that arrive meanwhile, from this loop's
     // other connections or other threads, form the next ones), but for no longer than
     // kDeferredRunBudget: then the loop gets its turn, and the run is deferred again.
-    const absl::Time start = absl::Now();
-    while (!batches_.empty() && absl::Now() - start < kDeferredRunBudget) {
-      Batch batch = std::move(batches_.front());
-      batches_.pop_front();
-      queued_ -= static_cast<int64_t>(batch.tasks.size());
-      scheduler_->mu_.Unlock();
-      Process(std::move(batch));
-      scheduler_->mu_.Lock();
-    }
+    RunBatchesLocked(absl::Now() + kDeferredRunBudget);
     --callers_;
     if (batches_.empty() || callers_ + deferred_runs_ >= options_.max_callers) return;
     ++deferred_runs_;
@@ -176,7 +168,12 @@ void BatchQueue::RunAsCaller() {
   absl::MutexLock lock(&scheduler_->mu_);
   if (callers_ >= options_.max_callers) return;  // a running caller will take the task
   ++callers_;
-  while (!batches_.empty()) {
+  RunBatchesLocked(absl::InfiniteFuture());
+  --callers_;
+}
+
+void BatchQueue::RunBatchesLocked(absl::Time until) {
+  while (!batches_.empty() && (until == absl::InfiniteFuture() || absl::Now() < until)) {
     Batch batch = std::move(batches_.front());
     batches_.pop_front();
     queued_ -= static_cast<int64_t>(batch.tasks.size());
@@ -184,7 +181,6 @@ void BatchQueue::RunAsCaller() {
     Process(std::move(batch));
     scheduler_->mu_.Lock();
   }
-  --callers_;
 }
 
 void BatchQueue::Process(Batch batch) {

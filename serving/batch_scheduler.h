@@ -119,6 +119,9 @@ class BatchQueue : public std::enable_shared_from_this<BatchQueue> {
   absl::Status CheckTaskSize(int64_t size) const;
   // With caller_runs: runs batches until the queue is empty, unless max_callers already do.
   void RunAsCaller();
+  // With the scheduler's lock held by a thread counted in callers_: runs the queued batches
+  // (releasing the lock around each) until the queue is empty or `until` has passed.
+  void RunBatchesLocked(absl::Time until);
   // Schedule() and ScheduleDeferred() (`defer` null for the first).
   absl::Status Enqueue(BatchTask&& task, DeferFn defer);
   // The deferred run: batches until the queue is empty or 1 ms has passed, then defers itself
