@@ -295,7 +295,11 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
                       [self = shared_from_this(), res](beast::error_code ec, size_t) {
                         self->busy_ = false;
                         --self->server_->active_;
-                        if (ec || !res->keep_alive()) return self->Close();
+                        // A drain that began while this answer was being written
+                        // found the connection busy and left it to close here.
+                        if (ec || !res->keep_alive() || self->server_->draining_) {
+                          return self->Close();
+                        }
                         self->Read();
                       });
   }

@@ -6,7 +6,10 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <mutex>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
@@ -41,6 +44,58 @@ std::string Exchange(int port, const std::string& request) {
   return reply;
 }
 
+// A keep-alive connection that sends one request at a time and reads its answer (a
+// Content-Length body).
+class Connection {
+ public:
+  explicit Connection(int port) : fd_(socket(AF_INET, SOCK_STREAM, 0)) {
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    timeval timeout{10, 0};
+    setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+    connected_ = connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+  }
+  ~Connection() { close(fd_); }
+  // The answer's body, or "" if the connection failed or closed.
+  std::string Call(const std::string& request) {
+    if (!connected_ || send(fd_, request.data(), request.size(), MSG_NOSIGNAL) !=
+                           static_cast<ssize_t>(request.size())) {
+      return "";
+    }
+    std::string data;
+    char buf[4096];
+    for (;;) {
+      const size_t end = data.find("\r\n\r\n");
+      if (end != std::string::npos) {
+        const size_t at = data.find("Content-Length: ");
+        if (at == std::string::npos || at > end) return "";
+        const size_t length = std::stoul(data.substr(at + 16));
+        if (data.size() >= end + 4 + length) return data.substr(end + 4, length);
+      }
+      const ssize_t n = recv(fd_, buf, sizeof(buf), 0);
+      if (n <= 0) return "";
+      data.append(buf, n);
+    }
+  }
+  // True once the server has closed the connection (recv returns 0).
+  bool ClosedByServer() {
+    char c;
+    return recv(fd_, &c, 1, 0) == 0;
+  }
+
+ private:
+  int fd_;
+  bool connected_ = false;
+};
+
+std::string KeepAlivePost(const std::string& target, const std::string& body) {
+  return absl::StrCat("POST ", target, " HTTP/1.1\r\nHost: x\r\n",
+                      "Content-Type: application/json\r\nContent-Length: ", body.size(), "\r\n\r\n",
+                      body);
+}
+
 std::string Post(const std::string& target, const std::string& body) {
   return absl::StrCat("POST ", target, " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n",
                       "Content-Type: application/json\r\nContent-Length: ", body.size(), "\r\n\r\n",
@@ -49,12 +104,26 @@ std::string Post(const std::string& target, const std::string& body) {
 
 class HttpServerTest : public ::testing::Test {
  protected:
+  // The answering threads hold their connection until they end: joined before the server goes.
+  ~HttpServerTest() override {
+    for (std::thread& t : answerers_) t.join();
+  }
   void Start(HttpServerOptions options = {}) {
     options.address = "127.0.0.1";
     options.port = 0;
     auto server = HttpServer::Start(
         options, [this](HttpRequest request, std::function<void(HttpResponse)> done) {
           ++handled;
+          if (request.target == "/thread") {
+            // Answered from a thread of the handler's own, as a batch thread would.
+            std::lock_guard<std::mutex> lock(mu_);
+            answerers_.emplace_back([done, size = request.body.size()] {
+              HttpResponse r;
+              r.body = absl::StrCat("{\"thread\":", size, "}");
+              done(std::move(r));
+            });
+            return;
+          }
           if (request.target == "/defer") {
             // Answered from the I/O thread's loop, after this handler has returned.
             auto answered = std::make_shared<std::atomic<bool>>(false);
@@ -79,6 +148,8 @@ class HttpServerTest : public ::testing::Test {
   std::atomic<int> handled{0};
   std::atomic<bool> deferred{false};
   std::atomic<bool> answered_inside_handler{true};
+  std::mutex mu_;
+  std::vector<std::thread> answerers_;
   std::unique_ptr<HttpServer> server_;
 };
 
@@ -89,6 +160,36 @@ TEST_F(HttpServerTest, HandlersCanDeferWorkToTheirIoThread) {
   EXPECT_TRUE(absl::EndsWith(reply, "{\"deferred\":true}")) << reply;
   EXPECT_TRUE(deferred.load());
   EXPECT_FALSE(answered_inside_handler.load());
+}
+
+TEST_F(HttpServerTest, ConnectionsOnEveryLoopAreServedAndDrained) {
+  HttpServerOptions options;
+  options.num_threads = 3;
+  Start(options);
+  std::vector<std::unique_ptr<Connection>> connections;
+  for (int i = 0; i < 9; ++i) connections.push_back(std::make_unique<Connection>(port()));
+  // Keep-alive requests on all of them at once, answered inline, deferred and from other
+  // threads.
+  std::vector<std::thread> clients;
+  std::atomic<int> good{0};
+  for (int i = 0; i < 9; ++i) {
+    clients.emplace_back([&, i] {
+      for (int n = 0; n < 20; ++n) {
+        const std::string body(static_cast<size_t>(i + n), 'x');
+        const std::string target = n % 3 == 0 ? "/x" : n % 3 == 1 ? "/defer" : "/thread";
+        const std::string want = n % 3 == 0   ? absl::StrCat("{\"bytes\":", i + n, "}")
+                                 : n % 3 == 1 ? std::string("{\"deferred\":true}")
+                                              : absl::StrCat("{\"thread\":", i + n, "}");
+        if (connections[i]->Call(KeepAlivePost(target, body)) == want) ++good;
+      }
+    });
+  }
+  for (std::thread& t : clients) t.join();
+  EXPECT_EQ(good.load(), 9 * 20);
+  // Drain closes the idle connections, whichever loop they are on, and has nothing to wait for.
+  EXPECT_TRUE(server_->Drain(absl::Seconds(5)));
+  for (auto& c : connections) EXPECT_TRUE(c->ClosedByServer());
+  EXPECT_EQ(server_->active_requests(), 0);
 }
 
 TEST_F(HttpServerTest, DeferIsDeclinedOutsideTheIoThreads) {
