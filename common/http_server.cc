@@ -66,6 +66,7 @@ class HttpServer::Impl {
   Impl(HttpServerOptions options, HttpHandlerFn handler)
       : options_(std::move(options)),
         handler_(std::move(handler)),
+        loop_connections_(new std::atomic<int>[std::max(1, options_.num_threads)]()),
         loops_(MakeLoops(options_.num_threads)),
         acceptor_(net::make_strand(*loops_[0])),
         sweeper_(acceptor_.get_executor()),
@@ -128,12 +129,16 @@ class HttpServer::Impl {
   // which may hold the last reference to a session.
   absl::Mutex mu_;
   std::set<Session*> sessions_ ABSL_GUARDED_BY(mu_);
+  // Open connections per loop (sessions count themselves in and out): a new connection goes
+  // to the loop with the fewest (the first of them from next_loop_, which turns), so that
+  // loops stay even as connections come and go.
+  std::unique_ptr<std::atomic<int>[]> loop_connections_;
   std::atomic<bool> draining_{false};
   std::atomic<int64_t> active_{0};
   int port_ = 0;
   std::vector<std::unique_ptr<net::io_context>> loops_;
   std::vector<net::executor_work_guard<net::io_context::executor_type>> work_;
-  size_t next_loop_ = 0;    // where the next connection goes (round-robin); on the accept strand
+  size_t next_loop_ = 0;    // on the accept strand
   tcp::acceptor acceptor_;  // on loops_[0], as the sweeper
   // Timeouts: every session records when it must next have made progress, and this one timer
   // closes the sessions past it — rather than a timer armed and cancelled for every read and
@@ -148,8 +153,14 @@ class HttpServer::Impl {
 // reads the next one.
 class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(Impl* server, tcp::socket socket) : server_(server), stream_(std::move(socket)) {}
-  ~Session() { server_->Unregister(this); }
+  Session(Impl* server, tcp::socket socket, size_t loop)
+      : server_(server), loop_(loop), stream_(std::move(socket)) {
+    ++server_->loop_connections_[loop_];
+  }
+  ~Session() {
+    --server_->loop_connections_[loop_];
+    server_->Unregister(this);
+  }
 
   void Start() {
     server_->Register(shared_from_this());
@@ -319,6 +330,7 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
   static constexpr uint32_t kHeaderLimit = 64 * 1024;
 
   Impl* server_;
+  const size_t loop_;  // index of the loop that runs it
   // Written on the strand; read by the sweeper.
   std::atomic<Clock::rep> deadline_{kNoDeadline};
   beast::tcp_stream stream_;
@@ -331,12 +343,27 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
 };
 
 void HttpServer::Impl::Accept() {
-  net::io_context& loop = *loops_[next_loop_++ % loops_.size()];
-  acceptor_.async_accept(net::make_strand(loop), [this](beast::error_code ec, tcp::socket socket) {
+  acceptor_.async_accept([this](beast::error_code ec, tcp::socket accepted) {
     if (ec == net::error::operation_aborted || !acceptor_.is_open()) return;
     if (!ec && !draining_) {
-      socket.set_option(tcp::no_delay(true), ec);
-      std::make_shared<Session>(this, std::move(socket))->Start();
+      // The loop is chosen now, with the connections open now, and the socket moved onto it.
+      const size_t n = loops_.size();
+      size_t loop = next_loop_++ % n;
+      for (size_t i = 1; i < n; ++i) {
+        const size_t j = (loop + i) % n;
+        if (loop_connections_[j].load(std::memory_order_relaxed) <
+            loop_connections_[loop].load(std::memory_order_relaxed)) {
+          loop = j;
+        }
+      }
+      const auto protocol = accepted.local_endpoint(ec).protocol();
+      if (!ec) {
+        tcp::socket socket(net::make_strand(*loops_[loop]), protocol, accepted.release(ec));
+        if (!ec) {
+          socket.set_option(tcp::no_delay(true), ec);
+          std::make_shared<Session>(this, std::move(socket), loop)->Start();
+        }
+      }
     }
     Accept();
   });

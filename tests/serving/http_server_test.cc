@@ -6,7 +6,10 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <map>
 #include <mutex>
+#include <set>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -79,6 +82,11 @@ class Connection {
       data.append(buf, n);
     }
   }
+  // Ends the client's side and waits for the server to close its own.
+  bool Hangup() {
+    shutdown(fd_, SHUT_WR);
+    return ClosedByServer();
+  }
   // True once the server has closed the connection (recv returns 0).
   bool ClosedByServer() {
     char c;
@@ -114,6 +122,14 @@ class HttpServerTest : public ::testing::Test {
     auto server = HttpServer::Start(
         options, [this](HttpRequest request, std::function<void(HttpResponse)> done) {
           ++handled;
+          if (request.target == "/whoami") {
+            // The I/O thread that runs this connection's loop.
+            std::ostringstream id;
+            id << std::this_thread::get_id();
+            HttpResponse r;
+            r.body = id.str();
+            return done(std::move(r));
+          }
           if (request.target == "/thread") {
             // Answered from a thread of the handler's own, as a batch thread would.
             std::lock_guard<std::mutex> lock(mu_);
@@ -190,6 +206,29 @@ TEST_F(HttpServerTest, ConnectionsOnEveryLoopAreServedAndDrained) {
   EXPECT_TRUE(server_->Drain(absl::Seconds(5)));
   for (auto& c : connections) EXPECT_TRUE(c->ClosedByServer());
   EXPECT_EQ(server_->active_requests(), 0);
+}
+
+TEST_F(HttpServerTest, NewConnectionsGoToTheLoopWithFewest) {
+  HttpServerOptions options;
+  options.num_threads = 3;
+  Start(options);
+  // Six connections: two per loop.
+  std::vector<std::unique_ptr<Connection>> connections;
+  std::map<std::string, std::vector<int>> by_thread;
+  for (int i = 0; i < 6; ++i) {
+    connections.push_back(std::make_unique<Connection>(port()));
+    by_thread[connections.back()->Call(KeepAlivePost("/whoami", ""))].push_back(i);
+  }
+  ASSERT_EQ(by_thread.size(), 3u);
+  for (const auto& [thread, conns] : by_thread) EXPECT_EQ(conns.size(), 2u) << thread;
+  // Both of one loop's connections end; the next two connections go to that loop, not in turn.
+  const std::string emptied = by_thread.begin()->first;
+  for (int i : by_thread.begin()->second) ASSERT_TRUE(connections[i]->Hangup());
+  absl::SleepFor(absl::Milliseconds(200));  // the loop destroys the sessions after closing
+  for (int i = 0; i < 2; ++i) {
+    connections.push_back(std::make_unique<Connection>(port()));
+    EXPECT_EQ(connections.back()->Call(KeepAlivePost("/whoami", "")), emptied);
+  }
 }
 
 TEST_F(HttpServerTest, DeferIsDeclinedOutsideTheIoThreads) {
