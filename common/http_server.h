@@ -1,9 +1,9 @@
 // HTTP/1.1 server (Boost.Beast) in front of a handler function: keep-alive, a request body
 // limit (413 beyond it), read and idle timeouts, and a drain that stops accepting and waits for
 // in-flight requests. Errors it answers itself (413, malformed requests) have TF Serving's JSON
-// body {"error": "..."}. Each I/O thread runs its own event loop; connections are given to the
-// loops in turn as they are accepted. Beast lives only in http_server.cc. Thread-safe. Used by
-// inferd-server (the REST API) and inferd-gateway (its REST proxy and monitoring page).
+// body {"error": "..."}. Each I/O thread runs its own event loop; an accepted connection goes to
+// the loop with the fewest open connections. Beast lives only in http_server.cc. Thread-safe.
+// Used by inferd-server (the REST API) and inferd-gateway (its REST proxy and monitoring page).
 #ifndef INFERD_COMMON_HTTP_SERVER_H_
 #define INFERD_COMMON_HTTP_SERVER_H_
 

@@ -79,8 +79,8 @@ int main(int argc, char** argv) {
               "negative disables REST");
   flags.String("bind_address", &bind_address, "address both APIs listen on");
   flags.Int32("rest_api_num_threads", &rest_api_num_threads,
-              "HTTP I/O threads, each running its own event loop; connections are given to "
-              "them in turn");
+              "HTTP I/O threads, each running its own event loop; a new connection goes to "
+              "the one with the fewest open connections");
   flags.Int32("rest_api_timeout_in_ms", &rest_api_timeout_in_ms,
               "deadline of a REST predict, from the time its body has arrived");
   flags.Int32("rest_api_read_timeout_ms", &rest_api_read_timeout_ms,
