@@ -22,19 +22,30 @@
 namespace inferd {
 namespace {
 
-// Sends `request` on a new connection to 127.0.0.1:`port` and returns everything the server
-// sends until it closes the connection (requests ask for that with "Connection: close").
-std::string Exchange(int port, const std::string& request) {
+// A TCP socket connected to 127.0.0.1:`port` (with a 10 s receive timeout), or -1.
+int ConnectLoopback(int port) {
   const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  EXPECT_GE(fd, 0);
+  if (fd < 0) return -1;
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(static_cast<uint16_t>(port));
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   timeval timeout{10, 0};
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+// Sends `request` on a new connection to 127.0.0.1:`port` and returns everything the server
+// sends until it closes the connection (requests ask for that with "Connection: close").
+std::string Exchange(int port, const std::string& request) {
+  const int fd = ConnectLoopback(port);
+  EXPECT_GE(fd, 0);
   std::string reply;
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
+  if (fd >= 0) {
     for (size_t sent = 0; sent < request.size();) {
       const ssize_t n = send(fd, request.data() + sent, request.size() - sent, MSG_NOSIGNAL);
       if (n <= 0) break;  // the server may stop reading once it has answered
@@ -42,8 +53,8 @@ std::string Exchange(int port, const std::string& request) {
     }
     char buf[4096];
     for (ssize_t n; (n = recv(fd, buf, sizeof(buf), 0)) > 0;) reply.append(buf, n);
+    close(fd);
   }
-  close(fd);
   return reply;
 }
 
@@ -51,16 +62,10 @@ std::string Exchange(int port, const std::string& request) {
 // Content-Length body).
 class Connection {
  public:
-  explicit Connection(int port) : fd_(socket(AF_INET, SOCK_STREAM, 0)) {
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(static_cast<uint16_t>(port));
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    timeval timeout{10, 0};
-    setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
-    connected_ = connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+  explicit Connection(int port) : fd_(ConnectLoopback(port)), connected_(fd_ >= 0) {}
+  ~Connection() {
+    if (connected_) close(fd_);
   }
-  ~Connection() { close(fd_); }
   // The answer's body, or "" if the connection failed or closed.
   std::string Call(const std::string& request) {
     if (!connected_ || send(fd_, request.data(), request.size(), MSG_NOSIGNAL) !=
@@ -94,8 +99,8 @@ class Connection {
   }
 
  private:
-  int fd_;
-  bool connected_ = false;
+  const int fd_;
+  const bool connected_;
 };
 
 std::string KeepAlivePost(const std::string& target, const std::string& body) {
