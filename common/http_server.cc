@@ -35,8 +35,6 @@ using tcp = net::ip::tcp;
 namespace {
 using Clock = std::chrono::steady_clock;
 
-// How often sessions are checked against their deadlines: an eighth of the shorter timeout,
-// between 5 ms and 1 s. A timeout takes effect up to that much late.
 // The event loop that the current thread runs, on the server's I/O threads.
 thread_local net::io_context* t_io_context = nullptr;
 
@@ -52,6 +50,8 @@ std::vector<std::unique_ptr<net::io_context>> MakeLoops(int threads) {
   return loops;
 }
 
+// How often sessions are checked against their deadlines: an eighth of the shorter timeout,
+// between 5 ms and 1 s. A timeout takes effect up to that much late.
 Clock::duration SweepInterval(const HttpServerOptions& o) {
   const absl::Duration d = std::clamp(std::min(o.read_timeout, o.idle_timeout) / 8,
                                       absl::Milliseconds(5), absl::Seconds(1));
