@@ -150,17 +150,6 @@ void BatchQueue::RunDeferred(DeferFn defer) {
   Defer(defer);
 }
 
-absl::Status BatchQueue::RunNow(BatchTask&& task) {
-  const int64_t size = TaskSize(task);
-  RETURN_IF_ERROR(CheckTaskSize(size));
-  Batch batch;
-  batch.size = size;
-  batch.oldest = absl::Now();
-  batch.tasks.push_back(std::move(task));
-  Process(std::move(batch));
-  return absl::OkStatus();
-}
-
 void BatchQueue::RunAsCaller() {
   // Running the last task may drop the last handle on this queue's model version, which removes
   // the queue: keep it alive until the loop is done.

@@ -83,12 +83,8 @@ class BatchQueue : public std::enable_shared_from_this<BatchQueue> {
   // UNAVAILABLE "The batch scheduling queue to which this task was submitted is full" when full;
   // INVALID_ARGUMENT when a task is larger than max_batch_size; a task that fails is not moved
   // from (the caller still has it, done not called). With caller_runs it may run batches (this
-  // task's among them) before it returns. The same holds for RunNow and ScheduleDeferred.
+  // task's among them) before it returns. The same holds for ScheduleDeferred.
   absl::Status Schedule(BatchTask&& task);
-  // Runs `task` on this thread now, as a batch of its own (padded, counted and split as any
-  // batch), without the queue: for callers that must not run other tasks' batches. Fails as
-  // Schedule() does for a task larger than max_batch_size.
-  absl::Status RunNow(BatchTask&& task);
   // For a caller_runs queue, from a thread that runs an event loop: queues `task` and, unless
   // max_callers threads are running this queue's batches or have a deferred run pending, defers
   // a run to the loop with `defer`. The deferred run drains the queue as a caller would, but

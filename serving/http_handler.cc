@@ -300,8 +300,9 @@ void HttpHandler::Predict(const std::string& model, std::optional<int64_t> versi
   call.signature_name = parsed->signature_name;
   call.inputs = std::move(parsed->inputs);
   call.deadline = absl::Now() + options_.predict_timeout;
-  call.thread_bound = true;  // the answer is written on this connection's strand
-  call.defer = &HttpServer::DeferOnIoThread;  // batched with the requests that came with it
+  // The answer is written on this connection's strand; the model runs on its I/O thread's
+  // loop, batched with the requests that came with it.
+  call.defer = &HttpServer::DeferOnIoThread;
   const int64_t examples = ExampleCount(call.inputs);
   const bool row_format = parsed->row_format;
   service_->Predict(std::move(call), [this, info, done, row_format, examples,

@@ -416,17 +416,11 @@ void InferenceService::Predict(PredictCall call,
     Complete(handle, selected, std::move(out), done);
     handle.get<ServableModel>().PublishQueueDepth();
   };
-  // A caller whose thread must stay free does not run other requests' batches: its task runs
-  // later on its event loop, or now as a batch of its own.
-  const bool bound = call.thread_bound && servable.CallersRunBatches();
-  absl::Status s;
-  if (bound && call.defer != nullptr) {
-    s = servable.queue().ScheduleDeferred(std::move(task), call.defer);
-  } else if (bound) {
-    s = servable.queue().RunNow(std::move(task));
-  } else {
-    s = servable.queue().Schedule(std::move(task));
-  }
+  // A caller with an event loop does not run other requests' batches now: the loop runs them
+  // later (for a queue served by batch threads, both are Schedule()).
+  const absl::Status s = call.defer != nullptr
+                             ? servable.queue().ScheduleDeferred(std::move(task), call.defer)
+                             : servable.queue().Schedule(std::move(task));
   if (!s.ok()) {
     task.done(s);  // a task that was not queued is still here
     return;

@@ -99,13 +99,11 @@ struct PredictCall {
   NamedTensors inputs;
   std::vector<std::string> output_filter;  // empty: all outputs
   absl::Time deadline = absl::InfiniteFuture();
-  // The caller's thread must not be kept for other requests (its connection waits for it):
-  // a small model whose batches run on request threads then runs this request alone.
-  bool thread_bound = false;
-  // With thread_bound, for a small model whose batches run on request threads: the caller's
-  // event loop (HttpServer::DeferOnIoThread), which then runs this request's batch after the
-  // requests that arrived with it, batched together (BatchQueue::ScheduleDeferred). Null: the
-  // request runs alone, at once.
+  // For a caller whose thread runs an event loop that must not wait for other requests' batches
+  // (an HTTP I/O thread, whose connections wait for it): the loop (HttpServer::DeferOnIoThread).
+  // A small model whose batches run on request threads then runs this request's batch on that
+  // loop after the requests that arrived with it, batched together
+  // (BatchQueue::ScheduleDeferred). Null: the request joins the queue as any other.
   DeferFn defer = nullptr;
 };
 

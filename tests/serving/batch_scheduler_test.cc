@@ -1,6 +1,5 @@
 #include "serving/batch_scheduler.h"
 
-#include <algorithm>
 #include <atomic>
 #include <deque>
 #include <functional>
@@ -297,36 +296,9 @@ TEST_F(CallerRunsTest, FullQueueStillRejects) {
   EXPECT_EQ(queue->Schedule(Task(1, 1, &done)).code(), absl::StatusCode::kUnavailable);
   EXPECT_EQ(queue->Schedule(Task(1, 3, &done)).message(),
             "Task size 3 is larger than maximum batch size 2");
-  EXPECT_EQ(queue->RunNow(Task(1, 3, &done)).message(),
-            "Task size 3 is larger than maximum batch size 2");
   gate.Notify();
   first.join();
   EXPECT_EQ(done.load(), 2);
-  scheduler.RemoveQueue(queue);
-}
-
-TEST_F(CallerRunsTest, RunNowRunsOneTaskAloneOnThisThreadWhileACallerRuns) {
-  BatchQueueOptions options = CallerRuns(1);
-  options.allowed_batch_sizes = {4, 8};
-  StatsLog log;
-  auto queue = scheduler.AddQueue("m", model.Fn(), options, log.Fn());
-  const std::vector<BatchStats>& stats = log.stats;
-  std::thread first([&] { EXPECT_TRUE(queue->Schedule(Task(1, 1, &done)).ok()); });
-  WaitRunning(1);
-  // Not queued behind the busy caller: runs here, padded to an allowed size like any batch.
-  std::vector<float> result;
-  std::thread alone([&] { EXPECT_TRUE(queue->RunNow(Task(3, 3, &done, &result)).ok()); });
-  WaitRunning(2);
-  gate.Notify();
-  alone.join();
-  first.join();
-  EXPECT_EQ(done.load(), 2);
-  EXPECT_EQ(result, std::vector<float>(6, 6.0f));
-  std::vector<int64_t> rows = model.batch_rows;
-  std::sort(rows.begin(), rows.end());
-  EXPECT_EQ(rows, (std::vector<int64_t>{4, 4}));
-  ASSERT_EQ(stats.size(), 2u);
-  EXPECT_EQ(stats[0].padding + stats[1].padding, 3 + 1);
   scheduler.RemoveQueue(queue);
 }
 
