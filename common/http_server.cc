@@ -2,6 +2,8 @@
 
 #include <utility>  // before Boost (Asio with newer standards needs std::exchange)
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -43,9 +45,13 @@ thread_local net::io_context* t_io_context = nullptr;
 // io_context run by all the threads, as in Beast's examples, every wake-up and queued handler
 // is shared: about 12 % more CPU per small REST request and 15 % fewer requests per second,
 // measured with bench/serving's REST load.)
-std::vector<std::unique_ptr<net::io_context>> MakeLoops(int threads) {
+size_t LoopCount(const HttpServerOptions& o) {
+  return static_cast<size_t>(std::max(1, o.num_threads));
+}
+
+std::vector<std::unique_ptr<net::io_context>> MakeLoops(size_t count) {
   std::vector<std::unique_ptr<net::io_context>> loops;
-  for (int i = 0; i < std::max(1, threads); ++i) {
+  for (size_t i = 0; i < count; ++i) {
     loops.push_back(std::make_unique<net::io_context>(/*concurrency_hint=*/1));
   }
   return loops;
@@ -67,8 +73,8 @@ class HttpServer::Impl {
   Impl(HttpServerOptions options, HttpHandlerFn handler)
       : options_(std::move(options)),
         handler_(std::move(handler)),
-        loop_connections_(new std::atomic<int>[std::max(1, options_.num_threads)]()),
-        loops_(MakeLoops(options_.num_threads)),
+        loop_connections_(new std::atomic<int>[LoopCount(options_)]()),
+        loops_(MakeLoops(LoopCount(options_))),
         acceptor_(net::make_strand(*loops_[0])),
         sweeper_(acceptor_.get_executor()),
         sweep_interval_(SweepInterval(options_)) {}
@@ -109,6 +115,8 @@ class HttpServer::Impl {
   bool Drain(absl::Duration timeout);
 
   void Accept();
+  // Moves an accepted connection onto the loop with the fewest open connections, and serves it.
+  void StartSession(tcp::socket accepted);
   void Sweep();
   void Register(const std::shared_ptr<Session>& s) {
     absl::MutexLock lock(&mu_);
@@ -346,28 +354,36 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
 void HttpServer::Impl::Accept() {
   acceptor_.async_accept([this](beast::error_code ec, tcp::socket accepted) {
     if (ec == net::error::operation_aborted || !acceptor_.is_open()) return;
-    if (!ec && !draining_) {
-      // The loop is chosen now, with the connections open now, and the socket moved onto it.
-      const size_t n = loops_.size();
-      size_t loop = next_loop_++ % n;
-      for (size_t i = 1; i < n; ++i) {
-        const size_t j = (loop + i) % n;
-        if (loop_connections_[j].load(std::memory_order_relaxed) <
-            loop_connections_[loop].load(std::memory_order_relaxed)) {
-          loop = j;
-        }
-      }
-      const auto protocol = accepted.local_endpoint(ec).protocol();
-      if (!ec) {
-        tcp::socket socket(net::make_strand(*loops_[loop]), protocol, accepted.release(ec));
-        if (!ec) {
-          socket.set_option(tcp::no_delay(true), ec);
-          std::make_shared<Session>(this, std::move(socket), loop)->Start();
-        }
-      }
-    }
+    if (!ec && !draining_) StartSession(std::move(accepted));
     Accept();
   });
+}
+
+void HttpServer::Impl::StartSession(tcp::socket accepted) {
+  // The loop is chosen now, with the connections open now (the first with the fewest, looking
+  // from next_loop_, which turns).
+  const size_t n = loops_.size();
+  size_t loop = next_loop_++ % n;
+  for (size_t i = 1; i < n; ++i) {
+    const size_t j = (loop + i) % n;
+    if (loop_connections_[j].load(std::memory_order_relaxed) <
+        loop_connections_[loop].load(std::memory_order_relaxed)) {
+      loop = j;
+    }
+  }
+  beast::error_code ec;
+  const tcp::endpoint local = accepted.local_endpoint(ec);
+  if (ec) return;  // the connection is already gone; `accepted` closes it
+  const tcp::socket::native_handle_type fd = accepted.release(ec);
+  if (ec) return;
+  tcp::socket socket(net::make_strand(*loops_[loop]));
+  socket.assign(local.protocol(), fd, ec);  // the non-throwing form: this runs on a loop thread
+  if (ec) {
+    ::close(fd);
+    return;
+  }
+  socket.set_option(tcp::no_delay(true), ec);
+  std::make_shared<Session>(this, std::move(socket), loop)->Start();
 }
 
 template <typename Pick>

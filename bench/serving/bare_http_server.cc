@@ -124,7 +124,8 @@ int main(int argc, char** argv) {
                         "Answers every HTTP POST with a fixed digits prediction in JSON (the cost "
                         "of HTTP alone, for bench/serving/run).");
   flags.Int32("port", &port, "HTTP port; 0 picks a free port (printed on stdout)");
-  flags.Int32("threads", &threads, "I/O threads running the io_context");
+  flags.Int32("threads", &threads,
+              "I/O threads, each running its own io_context (one shared with --shared_loop)");
   flags.String("address", &address, "address to listen on");
   flags.Bool("shared_loop", &shared_loop,
              "one io_context run by all --threads (Beast's own async server examples) instead "
