@@ -80,13 +80,23 @@ absl::Status BatchQueue::ScheduleDeferred(BatchTask&& task, DeferFn defer) {
   return Enqueue(std::move(task), defer);
 }
 
+BatchQueue::Lane* BatchQueue::LaneLocked(DeferFn defer) {
+  if (defer == nullptr || !options_.caller_runs) return &shared_;
+  auto& lane = loop_lanes_[std::this_thread::get_id()];
+  if (!lane) lane = std::make_unique<Lane>();
+  return lane.get();
+}
+
 absl::Status BatchQueue::Enqueue(BatchTask&& task, DeferFn defer) {
   const int64_t size = TaskSize(task);
   RETURN_IF_ERROR(CheckTaskSize(size));
   const absl::Time now = absl::Now();
+  Lane* lane;
   {
     absl::MutexLock lock(&scheduler_->mu_);
-    Batch* open = batches_.empty() || batches_.back().closed ? nullptr : &batches_.back();
+    lane = LaneLocked(defer);
+    std::deque<Batch>& batches = lane->batches;
+    Batch* open = batches.empty() || batches.back().closed ? nullptr : &batches.back();
     if (open != nullptr &&
         (!options_.merge || open->size + size > options_.max_batch_size ||
          !SameInnerShape(open->tasks[0], task))) {
@@ -94,12 +104,13 @@ absl::Status BatchQueue::Enqueue(BatchTask&& task, DeferFn defer) {
       open = nullptr;
     }
     if (open == nullptr) {
-      if (static_cast<int64_t>(batches_.size()) >= options_.max_enqueued_batches) {
+      if (enqueued_batches_ >= options_.max_enqueued_batches) {
         return absl::UnavailableError(
             "The batch scheduling queue to which this task was submitted is full");
       }
-      batches_.emplace_back();
-      open = &batches_.back();
+      ++enqueued_batches_;
+      batches.emplace_back();
+      open = &batches.back();
     }
     open->tasks.push_back(std::move(task));
     open->size += size;
@@ -109,62 +120,64 @@ absl::Status BatchQueue::Enqueue(BatchTask&& task, DeferFn defer) {
     // Wake the batch threads only for queues they serve.
     if (!options_.caller_runs) ++scheduler_->generation_;
     if (options_.caller_runs && defer != nullptr) {
-      // A running caller, or the pending deferred run, takes the task.
-      if (callers_ + deferred_runs_ >= options_.max_callers) return absl::OkStatus();
-      ++deferred_runs_;
+      // The lane's running or pending deferred run takes the task.
+      if (lane->callers + lane->deferred_runs >= MaxCallers(lane)) return absl::OkStatus();
+      ++lane->deferred_runs;
     }
   }
   if (!options_.caller_runs) return absl::OkStatus();
   if (defer != nullptr) {
-    Defer(defer);
+    Defer(defer, lane);
   } else {
-    RunAsCaller();
+    RunAsCaller(lane);
   }
   return absl::OkStatus();
 }
 
-void BatchQueue::Defer(DeferFn defer) {
-  if (defer([self = shared_from_this(), defer] { self->RunDeferred(defer); })) return;
+void BatchQueue::Defer(DeferFn defer, Lane* lane) {
+  if (defer([self = shared_from_this(), defer, lane] { self->RunDeferred(defer, lane); })) return;
   {
     absl::MutexLock lock(&scheduler_->mu_);
-    --deferred_runs_;
+    --lane->deferred_runs;
   }
-  RunAsCaller();
+  RunAsCaller(lane);
 }
 
-void BatchQueue::RunDeferred(DeferFn defer) {
+void BatchQueue::RunDeferred(DeferFn defer, Lane* lane) {
   {
     absl::MutexLock lock(&scheduler_->mu_);
-    --deferred_runs_;
-    // Callers that started meanwhile drain the queue.
-    if (callers_ >= options_.max_callers) return;
-    ++callers_;
-    // Batches run until the queue is empty (tasks that arrive meanwhile, from this loop's
-    // other connections or other threads, form the next ones), but for no longer than
-    // kDeferredRunBudget: then the loop gets its turn, and the run is deferred again.
-    RunBatchesLocked(absl::Now() + kDeferredRunBudget);
-    --callers_;
-    if (batches_.empty() || callers_ + deferred_runs_ >= options_.max_callers) return;
-    ++deferred_runs_;
+    --lane->deferred_runs;
+    // Only the lane's own thread runs it, so nothing else should be running it now; if
+    // something is, that run takes the batches.
+    if (lane->callers >= MaxCallers(lane)) return;
+    ++lane->callers;
+    // Batches run until the lane is empty (tasks that arrive meanwhile, from this loop's other
+    // connections, form the next ones), but for no longer than kDeferredRunBudget: then the
+    // loop gets its turn, and the run is deferred again.
+    RunBatchesLocked(lane, absl::Now() + kDeferredRunBudget);
+    --lane->callers;
+    if (lane->batches.empty() || lane->callers + lane->deferred_runs >= MaxCallers(lane)) return;
+    ++lane->deferred_runs;
   }
-  Defer(defer);
+  Defer(defer, lane);
 }
 
-void BatchQueue::RunAsCaller() {
+void BatchQueue::RunAsCaller(Lane* lane) {
   // Running the last task may drop the last handle on this queue's model version, which removes
   // the queue: keep it alive until the loop is done.
   const std::shared_ptr<BatchQueue> self = shared_from_this();
   absl::MutexLock lock(&scheduler_->mu_);
-  if (callers_ >= options_.max_callers) return;  // a running caller will take the task
-  ++callers_;
-  RunBatchesLocked(absl::InfiniteFuture());
-  --callers_;
+  if (lane->callers >= MaxCallers(lane)) return;  // a running caller will take the task
+  ++lane->callers;
+  RunBatchesLocked(lane, absl::InfiniteFuture());
+  --lane->callers;
 }
 
-void BatchQueue::RunBatchesLocked(absl::Time until) {
-  while (!batches_.empty() && (until == absl::InfiniteFuture() || absl::Now() < until)) {
-    Batch batch = std::move(batches_.front());
-    batches_.pop_front();
+void BatchQueue::RunBatchesLocked(Lane* lane, absl::Time until) {
+  while (!lane->batches.empty() && (until == absl::InfiniteFuture() || absl::Now() < until)) {
+    Batch batch = std::move(lane->batches.front());
+    lane->batches.pop_front();
+    --enqueued_batches_;
     queued_ -= static_cast<int64_t>(batch.tasks.size());
     scheduler_->mu_.Unlock();
     Process(std::move(batch));
@@ -287,13 +300,14 @@ bool BatchScheduler::TakeReadyLocked(std::shared_ptr<BatchQueue>* queue, BatchQu
   for (size_t k = 0; k < queues_.size(); ++k) {
     const size_t i = (next_queue_ + k) % queues_.size();
     BatchQueue& q = *queues_[i];
-    if (q.batches_.empty() || q.options_.caller_runs) continue;  // callers serve those
-    BatchQueue::Batch& front = q.batches_.front();
+    if (q.shared_.batches.empty() || q.options_.caller_runs) continue;  // callers serve those
+    BatchQueue::Batch& front = q.shared_.batches.front();
     const absl::Time ready_at = front.closed ? now : front.oldest + q.options_.batch_timeout;
     if (ready_at <= now) {
       *queue = queues_[i];
       *batch = std::move(front);
-      q.batches_.pop_front();
+      q.shared_.batches.pop_front();
+      --q.enqueued_batches_;
       q.queued_ -= static_cast<int64_t>(batch->tasks.size());
       next_queue_ = i + 1;
       return true;

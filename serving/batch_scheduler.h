@@ -15,8 +15,13 @@
 // empty. Tasks that arrive meanwhile form the next batch, so batches grow with the load and no
 // thread is woken to run them. (So Schedule() may take a while.) Callers whose thread serves
 // other work in an event loop, such as an HTTP server's I/O threads, use ScheduleDeferred()
-// instead: the loop runs the queue, one batch at a time, after the events already waiting (other
-// connections' requests, which join the batch), and is free between batches.
+// instead. Each such thread has a lane of its own in the queue, for the tasks it scheduled: its
+// loop runs them, in batches, after the events already waiting (other connections' requests,
+// which join the batch), and is free between batches. A loop thus never waits for batches that
+// another thread runs, nor is woken to write answers that another thread computed: with a
+// shared lane, the I/O thread whose requests sat in the other's batch was idle meanwhile, and
+// the machine with it (about a sixth of 2 cores under bench/serving's REST load). The lanes'
+// batches count together against max_enqueued_batches.
 //
 // Thread-safe. Queues may be added and removed while the scheduler runs.
 #ifndef INFERD_SERVING_BATCH_SCHEDULER_H_
@@ -29,6 +34,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -50,6 +56,7 @@ struct BatchQueueOptions {
   std::vector<int64_t> allowed_batch_sizes;
   // Batches run on the threads that call Schedule() (see above); requires a zero batch_timeout.
   bool caller_runs = false;
+  // Schedule() callers running batches at once (each event loop also runs its own lane's).
   int max_callers = 1;
 };
 
@@ -85,11 +92,13 @@ class BatchQueue : public std::enable_shared_from_this<BatchQueue> {
   // from (the caller still has it, done not called). With caller_runs it may run batches (this
   // task's among them) before it returns. The same holds for ScheduleDeferred.
   absl::Status Schedule(BatchTask&& task);
-  // For a caller_runs queue, from a thread that runs an event loop: queues `task` and, unless
-  // max_callers threads are running this queue's batches or have a deferred run pending, defers
-  // a run to the loop with `defer`. The deferred run drains the queue as a caller would, but
-  // after 1 ms of batches defers itself again, so that the loop gets its turn. If `defer`
-  // declines, runs the queue now as Schedule() does. Without caller_runs: Schedule().
+  // For a caller_runs queue, from a thread that runs an event loop: queues `task` in this
+  // thread's lane and, unless the lane is running or has a deferred run pending, defers a run
+  // to the loop with `defer`. The deferred run drains the lane as a caller would, but after 1 ms
+  // of batches defers itself again, so that the loop gets its turn. If `defer` declines, runs
+  // the lane now as Schedule() does. The loop must run what `defer` accepted: the lane's tasks
+  // wait for it (an HttpServer drains its requests before it stops its loops). Without
+  // caller_runs: Schedule().
   absl::Status ScheduleDeferred(BatchTask&& task, DeferFn defer);
   // Tasks waiting (not yet taken by a batch thread); a lock-free read, for metrics.
   int64_t queued_tasks() const { return queued_.load(std::memory_order_relaxed); }
@@ -103,6 +112,13 @@ class BatchQueue : public std::enable_shared_from_this<BatchQueue> {
     absl::Time oldest = absl::InfiniteFuture();
     bool closed = false;
   };
+  // Batches and the threads that run them: the queue's shared lane (batch threads, Schedule()
+  // callers) or one event loop's (ScheduleDeferred() from that loop's thread).
+  struct Lane {
+    std::deque<Batch> batches;
+    int callers = 0;        // threads running its batches (RunAsCaller, RunDeferred)
+    int deferred_runs = 0;  // RunDeferred calls queued on its loop
+  };
   BatchQueue(BatchScheduler* scheduler, std::string name, BatchRunFn run,
              BatchQueueOptions options, std::function<void(const BatchStats&)> on_batch)
       : scheduler_(scheduler),
@@ -113,31 +129,38 @@ class BatchQueue : public std::enable_shared_from_this<BatchQueue> {
   void Process(Batch batch);
   // INVALID_ARGUMENT for a task of `size` rows larger than max_batch_size.
   absl::Status CheckTaskSize(int64_t size) const;
-  // With caller_runs: runs batches until the queue is empty, unless max_callers already do.
-  void RunAsCaller();
-  // With the scheduler's lock held by a thread counted in callers_: runs the queued batches
-  // (releasing the lock around each) until the queue is empty or `until` has passed.
-  void RunBatchesLocked(absl::Time until);
+  // The lane a task from this thread joins: with `defer` (and caller_runs) the thread's own,
+  // made on first use; otherwise the shared one.
+  Lane* LaneLocked(DeferFn defer);
+  // How many threads may run `lane`'s batches at once: max_callers for the shared lane, one
+  // (the loop's) for a loop's.
+  int MaxCallers(const Lane* lane) const { return lane == &shared_ ? options_.max_callers : 1; }
+  // With caller_runs: runs `lane`'s batches until it is empty, unless enough threads already do.
+  void RunAsCaller(Lane* lane);
+  // With the scheduler's lock held by a thread counted in lane->callers: runs the lane's batches
+  // (releasing the lock around each) until it is empty or `until` has passed.
+  void RunBatchesLocked(Lane* lane, absl::Time until);
   // Schedule() and ScheduleDeferred() (`defer` null for the first).
   absl::Status Enqueue(BatchTask&& task, DeferFn defer);
-  // The deferred run: batches until the queue is empty or 1 ms has passed, then defers itself
+  // The deferred run: `lane`'s batches until it is empty or 1 ms has passed, then defers itself
   // again while batches remain.
-  void RunDeferred(DeferFn defer);
-  // Defers RunDeferred (deferred_runs_ counted by the caller); runs the queue now if `defer`
-  // declines.
-  void Defer(DeferFn defer);
+  void RunDeferred(DeferFn defer, Lane* lane);
+  // Defers RunDeferred (lane->deferred_runs counted by the caller); runs the lane now if
+  // `defer` declines.
+  void Defer(DeferFn defer, Lane* lane);
 
   BatchScheduler* const scheduler_;
   const std::string name_;
   const BatchRunFn run_;
   const BatchQueueOptions options_;
   const std::function<void(const BatchStats&)> on_batch_;
-  // Guarded by scheduler_->mu_.
-  std::deque<Batch> batches_;
+  // Guarded by scheduler_->mu_. A loop's lane lives as long as the queue (they are few: one per
+  // I/O thread that ever scheduled a task here).
+  Lane shared_;
+  std::unordered_map<std::thread::id, std::unique_ptr<Lane>> loop_lanes_;
+  int64_t enqueued_batches_ = 0;  // in all lanes
   // Written under the lock; read without it by queued_tasks().
   std::atomic<int64_t> queued_{0};
-  int callers_ = 0;            // threads running this queue's batches (RunAsCaller, RunDeferred)
-  int deferred_runs_ = 0;  // RunDeferred calls queued on event loops
 };
 
 class BatchScheduler {

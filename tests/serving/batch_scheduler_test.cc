@@ -1,5 +1,6 @@
 #include "serving/batch_scheduler.h"
 
+#include <algorithm>
 #include <atomic>
 #include <deque>
 #include <functional>
@@ -383,7 +384,7 @@ TEST_F(DeferredTest, WithoutALoopTheTaskRunsAtOnce) {
   scheduler.RemoveQueue(queue);
 }
 
-TEST_F(DeferredTest, ARunningCallerTakesTheTaskAndNothingIsDeferred) {
+TEST_F(DeferredTest, ARunningCallerLeavesTheLoopsTasksToTheLoop) {
   auto queue = scheduler.AddQueue("m", model.Fn(), CallerRuns(1));
   std::thread::id caller;
   std::thread first([&] {
@@ -391,17 +392,21 @@ TEST_F(DeferredTest, ARunningCallerTakesTheTaskAndNothingIsDeferred) {
     EXPECT_TRUE(queue->Schedule(Task(1, 1, &done)).ok());
   });
   WaitRunning(1);
+  // The caller runs the shared lane; this task is in the loop's, and its run is deferred.
   ASSERT_TRUE(queue->ScheduleDeferred(Task(1, 2, &done), &DeferToLoop).ok());
-  EXPECT_TRUE(loop.empty());
+  EXPECT_EQ(loop.size(), 1u);
   gate.Notify();
   first.join();
+  EXPECT_EQ(done.load(), 1);
+  EXPECT_EQ(queue->queued_tasks(), 1);
+  EXPECT_TRUE(Step());
   EXPECT_EQ(done.load(), 2);
   EXPECT_EQ(model.batch_rows, (std::vector<int64_t>{1, 2}));
-  EXPECT_EQ(model.threads, (std::vector<std::thread::id>{caller, caller}));
+  EXPECT_EQ(model.threads, (std::vector<std::thread::id>{caller, std::this_thread::get_id()}));
   scheduler.RemoveQueue(queue);
 }
 
-TEST_F(DeferredTest, ACallerArrivingBeforeTheLoopRunsTheDeferredTasks) {
+TEST_F(DeferredTest, ACallerDoesNotRunTheLoopsTasks) {
   gate.Notify();
   auto queue = scheduler.AddQueue("m", model.Fn(), CallerRuns(1));
   ASSERT_TRUE(queue->ScheduleDeferred(Task(1, 1, &done), &DeferToLoop).ok());
@@ -411,12 +416,13 @@ TEST_F(DeferredTest, ACallerArrivingBeforeTheLoopRunsTheDeferredTasks) {
     EXPECT_TRUE(queue->Schedule(Task(1, 2, &done)).ok());
   });
   other.join();
-  EXPECT_EQ(done.load(), 2);
-  EXPECT_EQ(model.batch_rows, (std::vector<int64_t>{3}));
+  // The caller ran its own task alone; the loop's waits for the loop.
+  EXPECT_EQ(done.load(), 1);
+  EXPECT_EQ(model.batch_rows, (std::vector<int64_t>{2}));
   EXPECT_EQ(model.threads, (std::vector<std::thread::id>{caller}));
-  // The deferred run finds nothing left.
   EXPECT_TRUE(Step());
-  EXPECT_EQ(model.batch_rows.size(), 1u);
+  EXPECT_EQ(done.load(), 2);
+  EXPECT_EQ(model.batch_rows, (std::vector<int64_t>{2, 1}));
   EXPECT_TRUE(loop.empty());
   scheduler.RemoveQueue(queue);
 }
@@ -446,21 +452,98 @@ TEST_F(DeferredTest, ALongRunGivesTheLoopItsTurnBetweenBatches) {
   scheduler.RemoveQueue(queue);
 }
 
-TEST_F(DeferredTest, AsManyRunsAsMaxCallersMayBePending) {
+TEST_F(DeferredTest, OneRunPerLoopIsPendingWhateverMaxCallers) {
   gate.Notify();
   auto queue = scheduler.AddQueue("m", model.Fn(), CallerRuns(2));
   for (int i = 0; i < 3; ++i) {
     ASSERT_TRUE(queue->ScheduleDeferred(Task(1, 1, &done), &DeferToLoop).ok());
   }
-  EXPECT_EQ(loop.size(), 2u);
+  EXPECT_EQ(loop.size(), 1u);
   EXPECT_TRUE(Step());
   EXPECT_EQ(done.load(), 3);
-  EXPECT_TRUE(Step());  // finds the queue empty
   EXPECT_EQ(model.batch_rows, (std::vector<int64_t>{3}));
-  // Both runs are over: the next task is deferred again.
+  // The run is over: the next task is deferred again.
   ASSERT_TRUE(queue->ScheduleDeferred(Task(1, 1, &done), &DeferToLoop).ok());
   EXPECT_EQ(loop.size(), 1u);
   EXPECT_TRUE(Step());
+  EXPECT_EQ(done.load(), 4);
+  scheduler.RemoveQueue(queue);
+}
+
+// Another thread with an event loop of its own: schedules `count` one-row tasks there, then
+// runs that loop until it is empty.
+void ScheduleAndRunOnOtherLoop(BatchQueue* queue, int count, std::atomic<int>* done,
+                               std::thread::id* id) {
+  std::deque<std::function<void()>> loop;
+  t_loop = &loop;
+  *id = std::this_thread::get_id();
+  for (int i = 0; i < count; ++i) {
+    EXPECT_TRUE(queue->ScheduleDeferred(Task(3, 1, done), &DeferToLoop).ok());
+  }
+  while (!loop.empty()) {
+    std::function<void()> fn = std::move(loop.front());
+    loop.pop_front();
+    fn();
+  }
+  t_loop = nullptr;
+}
+
+TEST_F(DeferredTest, EachLoopBatchesAndRunsOnlyItsOwnTasksAndLoopsRunAtOnce) {
+  // max_callers 1 bounds Schedule() callers, not loops.
+  auto queue = scheduler.AddQueue("m", model.Fn(), CallerRuns(1));
+  for (int i = 0; i < 2; ++i) {
+    ASSERT_TRUE(queue->ScheduleDeferred(Task(1, 1, &done), &DeferToLoop).ok());
+  }
+  std::thread::id other_id;
+  std::thread other(ScheduleAndRunOnOtherLoop, queue.get(), 3, &done, &other_id);
+  WaitRunning(1);  // the other loop's batch, inside the model
+  EXPECT_EQ(queue->queued_tasks(), 2);
+  std::thread mine([&] {
+    t_loop = &loop;  // this test's loop, run from a thread that may block in the model
+    EXPECT_TRUE(Step());
+    t_loop = nullptr;
+  });
+  WaitRunning(2);  // both batches at once
+  gate.Notify();
+  other.join();
+  mine.join();
+  EXPECT_EQ(done.load(), 5);
+  EXPECT_EQ(model.most_running.load(), 2);
+  std::vector<int64_t> rows = model.batch_rows;
+  std::sort(rows.begin(), rows.end());
+  EXPECT_EQ(rows, (std::vector<int64_t>{2, 3}));
+  for (size_t i = 0; i < model.batch_rows.size(); ++i) {
+    // The other thread ran its 3 tasks; this loop's 2 ran on the thread that ran this loop.
+    EXPECT_EQ(model.batch_rows[i] == 3, model.threads[i] == other_id);
+  }
+  scheduler.RemoveQueue(queue);
+}
+
+TEST_F(DeferredTest, TheLoopsBatchesCountTogetherAgainstTheQueueLimit) {
+  gate.Notify();
+  BatchQueueOptions options = CallerRuns(1);
+  options.max_batch_size = 2;
+  options.max_enqueued_batches = 2;
+  auto queue = scheduler.AddQueue("m", model.Fn(), options);
+  ASSERT_TRUE(queue->ScheduleDeferred(Task(1, 2, &done), &DeferToLoop).ok());
+  ASSERT_TRUE(queue->ScheduleDeferred(Task(1, 2, &done), &DeferToLoop).ok());
+  // Two batches are queued in this loop's lane: another loop's task finds the queue full.
+  std::thread other([&] {
+    std::deque<std::function<void()>> other_loop;
+    t_loop = &other_loop;
+    EXPECT_EQ(queue->ScheduleDeferred(Task(1, 1, &done), &DeferToLoop).code(),
+              absl::StatusCode::kUnavailable);
+    EXPECT_TRUE(other_loop.empty());
+    t_loop = nullptr;
+  });
+  other.join();
+  EXPECT_TRUE(Step());
+  EXPECT_EQ(done.load(), 2);
+  // Run and gone, the batches no longer count.
+  ASSERT_TRUE(queue->ScheduleDeferred(Task(1, 2, &done), &DeferToLoop).ok());
+  ASSERT_TRUE(queue->ScheduleDeferred(Task(1, 2, &done), &DeferToLoop).ok());
+  while (Step()) {
+  }
   EXPECT_EQ(done.load(), 4);
   scheduler.RemoveQueue(queue);
 }

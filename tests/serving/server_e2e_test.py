@@ -593,7 +593,8 @@ class CallerRunsBatchingTest(unittest.TestCase):
         try:
             server.wait_ready()
             self.assertRegex(server.read_log(), r"batches \(up to 16 rows: .*\) run on request "
-                                                r"threads, 1 at most at once")
+                                                r"threads \(gRPC: 1 at most at once; REST: each "
+                                                r"HTTP thread batches its own\)")
             images = digits_images()[:16]
             reference = run_reference(tmp, base, images)
             lock = threading.Lock()
