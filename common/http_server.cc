@@ -20,7 +20,6 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
@@ -41,10 +40,13 @@ using Clock = std::chrono::steady_clock;
 thread_local net::io_context* t_io_context = nullptr;
 
 // One event loop per I/O thread: an io_context that only its thread runs needs no locking
-// between threads, and a connection's handlers always run on its loop's thread. (With one
-// io_context run by all the threads, as in Beast's examples, every wake-up and queued handler
-// is shared: about 12 % more CPU per small REST request and 15 % fewer requests per second,
-// measured with bench/serving's REST load.)
+// between threads, and a connection's handlers always run on its loop's thread, one at a time,
+// so they need no strand either. Measured with bench/serving's REST load: one io_context run by
+// all the threads, as in Beast's examples, shares every wake-up and queued handler (about 12 %
+// more CPU per small REST request, 15 % fewer requests per second); a strand per connection,
+// which that needs, cost another 2 µs of CPU per request (24.5 against 22.3 µs), since every
+// asynchronous step copies and releases its reference-counted executor and answers from the
+// loop's own batch run were queued onto the strand instead of being written at once.
 size_t LoopCount(const HttpServerOptions& o) {
   return static_cast<size_t>(std::max(1, o.num_threads));
 }
@@ -75,7 +77,7 @@ class HttpServer::Impl {
         handler_(std::move(handler)),
         loop_connections_(new std::atomic<int>[LoopCount(options_)]()),
         loops_(MakeLoops(LoopCount(options_))),
-        acceptor_(net::make_strand(*loops_[0])),
+        acceptor_(*loops_[0]),
         sweeper_(acceptor_.get_executor()),
         sweep_interval_(SweepInterval(options_)) {}
   ~Impl() { Stop(); }
@@ -147,7 +149,7 @@ class HttpServer::Impl {
   int port_ = 0;
   std::vector<std::unique_ptr<net::io_context>> loops_;
   std::vector<net::executor_work_guard<net::io_context::executor_type>> work_;
-  size_t next_loop_ = 0;    // on the accept strand
+  size_t next_loop_ = 0;    // on loops_[0], where connections are accepted
   tcp::acceptor acceptor_;  // on loops_[0], as the sweeper
   // Timeouts: every session records when it must next have made progress, and this one timer
   // closes the sessions past it — rather than a timer armed and cancelled for every read and
@@ -158,7 +160,7 @@ class HttpServer::Impl {
 };
 
 // One connection, on one of the loops. Reads a request, hands it to the handler, writes the
-// answer (posted back onto the connection's strand from whichever thread finished it), then
+// answer (posted back onto the connection's loop from whichever thread finished it), then
 // reads the next one.
 class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
  public:
@@ -176,7 +178,7 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
     net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->Read(); });
   }
 
-  // Called by the sweeper: close if the deadline (checked again on the strand, where it is set)
+  // Called by the sweeper: close if the deadline (checked again on the loop, where it is set)
   // has passed.
   void CloseIfExpired() {
     net::post(stream_.get_executor(), [self = shared_from_this()] {
@@ -282,9 +284,9 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
       }
     }
     deadline_.store(kNoDeadline, std::memory_order_relaxed);  // the handler has it now
-    // Small models answer inside Handle, on this strand: dispatch then writes at once instead of
-    // queueing the write (and waking another I/O thread for it). An answer from a batch thread
-    // is queued onto the strand.
+    // Answers computed on this loop (inside Handle, or by a batch run the loop deferred) are
+    // written at once; an answer from another thread (a batch thread) is queued onto the
+    // loop.
     server_->handler_(std::move(request), [self = shared_from_this()](HttpResponse r) {
       net::dispatch(self->stream_.get_executor(),
                     [self, r = std::move(r)]() mutable { self->Write(std::move(r)); });
@@ -340,7 +342,7 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
 
   Impl* server_;
   const size_t loop_;  // index of the loop that runs it
-  // Written on the strand; read by the sweeper.
+  // Written on the loop; read by the sweeper.
   std::atomic<Clock::rep> deadline_{kNoDeadline};
   beast::tcp_stream stream_;
   beast::flat_buffer buffer_;
@@ -376,7 +378,7 @@ void HttpServer::Impl::StartSession(tcp::socket accepted) {
   if (ec) return;  // the connection is already gone; `accepted` closes it
   const tcp::socket::native_handle_type fd = accepted.release(ec);
   if (ec) return;
-  tcp::socket socket(net::make_strand(*loops_[loop]));
+  tcp::socket socket(loops_[loop]->get_executor());
   socket.assign(local.protocol(), fd, ec);  // the non-throwing form: this runs on a loop thread
   if (ec) {
     ::close(fd);

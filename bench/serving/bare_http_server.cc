@@ -2,9 +2,11 @@
 // bench/serving.
 //
 // Boost.Beast, asynchronous, keep-alive; --threads threads each running its own io_context, with
-// the connections given to them in turn, a strand per connection, TCP_NODELAY (the same
-// structure as inferd's common/http_server.cc, without timeouts or a handler). --shared_loop:
-// one io_context run by all the threads instead, as in Beast's own asynchronous server examples.
+// the connections given to them in turn, TCP_NODELAY (the same structure as inferd's
+// common/http_server.cc, without timeouts or a handler: a connection's handlers run on its
+// loop's one thread, so it needs no strand). --shared_loop: one io_context run by all the
+// threads instead, with a strand per connection, as in Beast's own asynchronous server
+// examples.
 // Every POST is answered 200 with the JSON body inferd returns for one digits prediction;
 // anything else gets 405.
 //
@@ -47,8 +49,8 @@ constexpr char kPredictBody[] =
     "0.001644619,0.005412907,0.00011069288,0.03906147,0.038216613]]}";
 constexpr size_t kMaxBodyBytes = size_t{64} << 20;
 
-// One keep-alive connection: read a request, write the fixed answer, read the next one. All its
-// handlers run on the connection's strand.
+// One keep-alive connection: read a request, write the fixed answer, read the next one. Its
+// handlers run one at a time: on its loop's thread, or on its strand in the shared loop.
 class Session : public std::enable_shared_from_this<Session> {
  public:
   explicit Session(tcp::socket socket) : stream_(std::move(socket)) {}
@@ -97,12 +99,18 @@ class Session : public std::enable_shared_from_this<Session> {
 // The event loops that connections are spread over (round-robin); loops[0] also accepts.
 struct Loops {
   std::vector<std::unique_ptr<net::io_context>> loops;
+  bool shared = false;  // one loop run by every thread: connections need strands
   size_t next = 0;
-  net::io_context& Next() { return *loops[next++ % loops.size()]; }
+  // The executor for the next connection.
+  net::any_io_executor Next() {
+    net::io_context& loop = *loops[next++ % loops.size()];
+    if (shared) return net::make_strand(loop);
+    return loop.get_executor();
+  }
 };
 
 void Accept(Loops& loops, tcp::acceptor& acceptor) {
-  acceptor.async_accept(net::make_strand(loops.Next()),
+  acceptor.async_accept(loops.Next(),
                         [&loops, &acceptor](beast::error_code ec, tcp::socket socket) {
                           if (ec == net::error::operation_aborted || !acceptor.is_open()) return;
                           if (!ec) {
@@ -145,6 +153,7 @@ int main(int argc, char** argv) {
   signal(SIGPIPE, SIG_IGN);
 
   Loops loops;
+  loops.shared = shared_loop;
   for (int i = 0; i < (shared_loop ? 1 : threads); ++i) {
     loops.loops.push_back(std::make_unique<net::io_context>(shared_loop ? threads : 1));
   }
