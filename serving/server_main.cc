@@ -141,8 +141,8 @@ int main(int argc, char** argv) {
               "the request's rows is at most this; others go to the batch threads. With "
               "batching and batch_timeout_micros 0, a version whose max_batch_size-row run "
               "takes at most this has its batches run by the request threads instead of the "
-              "batch threads (an HTTP thread runs them once it has read the requests that came "
-              "together). 0: all go to the batch threads");
+              "batch threads (each HTTP thread batches the requests it read itself, once it "
+              "has read those that came together). 0: all go to the batch threads");
   flags.Int32("drain_timeout_seconds", &drain_timeout_seconds,
               "on SIGTERM/SIGINT, how long to wait for requests in flight before exiting");
   flags.Int64("max_request_bytes", &max_request_bytes,
