@@ -337,8 +337,11 @@ int main(int argc, char** argv) {
     check_options.interval = absl::Milliseconds(health_check_interval_ms);
     check_options.timeout = absl::Milliseconds(std::max(1, health_check_timeout_ms));
     check_options.unhealthy_after = std::max(1, health_check_unhealthy_threshold);
-    checker = std::make_unique<inferd::balancer::HealthChecker>(&balancer, check_options,
-                                                                [&health] { health.Update(); });
+    checker = std::make_unique<inferd::balancer::HealthChecker>(
+        &balancer, check_options, [&health, &versions] {
+          health.Update();
+          if (versions) versions->PollNow();  // a replica that is back competes at once
+        });
   }
 
   // Once a second: endpoint gauges, and health (ejections expire with time).

@@ -58,9 +58,18 @@ void VersionTracker::Note(const ModelRequirement& need) {
   if (added) cv_.notify_all();  // poll the newcomer now rather than at the next round
 }
 
+void VersionTracker::PollNow() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    poll_now_ = true;
+  }
+  cv_.notify_all();
+}
+
 void VersionTracker::Loop() {
   std::unique_lock<std::mutex> lock(mu_);
   while (!stop_) {
+    poll_now_ = false;  // this round serves the requests made so far
     const std::set<std::string> models = models_;
     const std::set<std::pair<std::string, std::string>> labels = labels_;
     lock.unlock();
@@ -88,7 +97,7 @@ void VersionTracker::Loop() {
     lock.lock();
     const size_t seen = models_.size() + labels_.size();
     cv_.wait_for(lock, absl::ToChronoNanoseconds(options_.interval),
-                 [&] { return stop_ || models_.size() + labels_.size() != seen; });
+                 [&] { return stop_ || poll_now_ || models_.size() + labels_.size() != seen; });
   }
 }
 

@@ -32,6 +32,10 @@ class VersionTracker {
 
   // A request named this model (and maybe a label): poll for it from now on.
   void Note(const ModelRequirement& need);
+  // A replica's health changed: poll every replica now rather than at the next round. A replica
+  // that comes back is preferred less than those known to have the model until it has been
+  // polled (and it is not polled while its health checks fail), so this lets it compete at once.
+  void PollNow();
 
  private:
   void Loop();
@@ -41,6 +45,7 @@ class VersionTracker {
   std::mutex mu_;
   std::condition_variable cv_;
   bool stop_ = false;                                       // guarded by mu_
+  bool poll_now_ = false;                                   // guarded by mu_
   std::set<std::string> models_;                            // guarded by mu_
   std::set<std::pair<std::string, std::string>> labels_;    // guarded by mu_
   std::thread thread_;
