@@ -3,6 +3,7 @@
 #include "models/cpu/elementwise.h"
 #include "models/cpu/gemm.h"
 #include "models/cpu/kernels.h"
+#include "models/cpu/small_rows_gemm.h"
 
 namespace inferd::models::cpu {
 namespace {
@@ -17,6 +18,16 @@ class GemmKernel : public Kernel {
     ASSIGN_OR_RETURN(int64_t tb, info.attrs().GetInt("transB", 0));
     k->trans_a_ = ta != 0;
     k->trans_b_ = tb != 0;
+    // Constant float weights (a fully connected layer) are laid out once for small batches,
+    // unless the copy would be large (it sits beside the original).
+    const Tensor* b = info.constant_input(1);
+    if (b != nullptr && b->dtype() == DType::kFloat32 && b->rank() == 2 &&
+        b->num_elements() <= kSmallRowsMaxWeights) {
+      const int64_t kk = k->trans_b_ ? b->dim(1) : b->dim(0);
+      const int64_t n = k->trans_b_ ? b->dim(0) : b->dim(1);
+      k->small_rows_b_ =
+          std::make_unique<KMajorMatrix>(b->data<float>(), b->dim(1), kk, n, k->trans_b_);
+    }
     return k;
   }
 
@@ -74,6 +85,18 @@ class GemmKernel : public Kernel {
     const T* bd = b.data<T>();
     const int64_t lda = a.dim(1), ldb = b.dim(1);
     const T alpha = static_cast<T>(alpha_);
+    if constexpr (std::is_same_v<T, float>) {
+      if (small_rows_b_ != nullptr && !trans_a_ && m <= kSmallRowsMax &&
+          small_rows_b_->k() == k && small_rows_b_->n() == n) {
+        // Columns in blocks of 64 across the pool (a batch this small has few rows to split).
+        const int64_t blocks = (n + 63) / 64;
+        ctx.pool().ParallelFor(blocks, 1, [&](int64_t b0, int64_t b1) {
+          SmallRowsGemm(m, b0 * 64, std::min(n, b1 * 64), alpha, ad, lda, *small_rows_b_, use_c,
+                        yd, n);
+        });
+        return absl::OkStatus();
+      }
+    }
     // Split the rows of Y (or its columns when there is one row) across the pool.
     if (m >= 2 * ctx.pool().num_threads()) {
       ctx.pool().ParallelFor(m, 16, [&](int64_t r0, int64_t r1) {
@@ -89,8 +112,15 @@ class GemmKernel : public Kernel {
     return absl::OkStatus();
   }
 
+  // Batches up to this many rows take SmallRowsGemm when the weights are constant and have
+  // at most kSmallRowsMaxWeights elements (16 MiB: a classifier of 4096 inputs and 1000
+  // outputs has 4.1 M).
+  static constexpr int64_t kSmallRowsMax = 32;
+  static constexpr int64_t kSmallRowsMaxWeights = int64_t{4} << 20;
+
   float alpha_ = 1, beta_ = 1;
   bool trans_a_ = false, trans_b_ = false;
+  std::unique_ptr<KMajorMatrix> small_rows_b_;  // constant float B, K-major
 };
 
 }  // namespace

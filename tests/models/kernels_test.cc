@@ -7,6 +7,7 @@
 #include <random>
 
 #include "models/cpu/sgemm.h"
+#include "models/cpu/small_rows_gemm.h"
 #include "models/model.h"
 #include "models/onnx_import.h"
 #include "tests/testing/model_builder.h"
@@ -85,6 +86,67 @@ TEST(SgemmTest, MatchesNaiveProductAtPanelEdges) {
           want += a.data<float>()[i * k + p] * b.data<float>()[p * n + j];
         ASSERT_NEAR(c[i * n + j], want, 1e-4 * (1 + std::abs(want))) << m << "x" << n << "x" << k;
       }
+    }
+  }
+}
+
+TEST(SmallRowsGemmTest, MatchesNaiveProductForEveryRowBlockAndColumnTail) {
+  // Rows: each block size (1..6) and blocks plus remainders; columns: tails of 1..3 vectors and
+  // partial vectors; both layouts of B.
+  for (auto [m, n, k] : std::vector<std::array<int64_t, 3>>{
+           {1, 64, 512}, {5, 64, 512}, {6, 10, 64}, {7, 70, 33}, {13, 130, 9}, {32, 1, 5},
+           {4, 47, 1}, {12, 16, 100}}) {
+    for (bool transposed : {false, true}) {
+      Tensor a = Random({m, k}, 1);
+      Tensor b = transposed ? Random({n, k}, 2) : Random({k, n}, 2);
+      const cpu::KMajorMatrix packed(b.data<float>(), b.dim(1), k, n, transposed);
+      for (bool accumulate : {false, true}) {
+        std::vector<float> c(m * n, 0.25f);
+        // Two column ranges, as the pool would split them.
+        const int64_t split = n > 64 ? 64 : n;
+        cpu::SmallRowsGemm(m, 0, split, 0.5f, a.data<float>(), k, packed, accumulate, c.data(), n);
+        cpu::SmallRowsGemm(m, split, n, 0.5f, a.data<float>(), k, packed, accumulate, c.data(), n);
+        for (int64_t i = 0; i < m; ++i) {
+          for (int64_t j = 0; j < n; ++j) {
+            double want = 0;
+            for (int64_t p = 0; p < k; ++p) {
+              const float bv = transposed ? b.data<float>()[j * k + p] : b.data<float>()[p * n + j];
+              want += a.data<float>()[i * k + p] * bv;
+            }
+            want = 0.5 * want + (accumulate ? 0.25 : 0.0);
+            ASSERT_NEAR(c[i * n + j], want, 1e-4 * (1 + std::abs(want)))
+                << m << "x" << n << "x" << k << (transposed ? " B^T" : "") << " row " << i
+                << " column " << j;
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST(GemmOpTest, ConstantWeightsGiveTheSameResultsAtEveryBatchSize) {
+  // A fully connected layer (constant B, transB) takes SmallRowsGemm up to 32 rows and Eigen's
+  // product beyond: both against the naive product, on one and two threads.
+  const int64_t k = 70, n = 20;
+  Tensor w = Random({n, k}, 5), bias = Random({n}, 6);
+  for (int64_t m : {1, 5, 6, 31, 32, 33, 40}) {
+    ModelBuilder mb;
+    mb.Input("x", DType::kFloat32, {m, k}).Output("y", DType::kFloat32);
+    mb.Initializer("w", w).Initializer("bias", bias);
+    SetAttr(mb.Node("Gemm", {"x", "w", "bias"}, {"y"}), "transB", int64_t{1});
+    Tensor x = Random({m, k}, 7);
+    Tensor want = Tensor::Create(DType::kFloat32, {m, n}).value();
+    for (int64_t i = 0; i < m; ++i) {
+      for (int64_t j = 0; j < n; ++j) {
+        double acc = bias.data<float>()[j];
+        for (int64_t p = 0; p < k; ++p) acc += x.data<float>()[i * k + p] * w.data<float>()[j * k + p];
+        want.data<float>()[i * n + j] = static_cast<float>(acc);
+      }
+    }
+    for (int threads : {1, 2}) {
+      auto out = RunOne(mb, {x}, threads);
+      ASSERT_EQ(out.size(), 1u);
+      ExpectNear(out[0], want, 1e-4f);
     }
   }
 }
