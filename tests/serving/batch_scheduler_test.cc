@@ -338,6 +338,13 @@ class DeferredTest : public CallerRunsTest {
     fn();
     return true;
   }
+  // A caller_runs queue of batches of at most 2 rows, at most `batches` of them queued.
+  std::shared_ptr<BatchQueue> TwoRowQueue(int64_t batches) {
+    BatchQueueOptions options = CallerRuns(1);
+    options.max_batch_size = 2;
+    options.max_enqueued_batches = batches;
+    return scheduler.AddQueue("m", model.Fn(), options);
+  }
   std::deque<std::function<void()>> loop;
 };
 
@@ -430,9 +437,7 @@ TEST_F(DeferredTest, ACallerDoesNotRunTheLoopsTasks) {
 TEST_F(DeferredTest, ALongRunGivesTheLoopItsTurnBetweenBatches) {
   gate.Notify();
   model.delay = absl::Milliseconds(3);  // longer than a deferred run's budget
-  BatchQueueOptions options = CallerRuns(1);
-  options.max_batch_size = 2;
-  auto queue = scheduler.AddQueue("m", model.Fn(), options);
+  auto queue = TwoRowQueue(10);
   for (int i = 0; i < 6; ++i) {
     ASSERT_TRUE(queue->ScheduleDeferred(Task(1, 1, &done), &DeferToLoop).ok());
   }
@@ -521,10 +526,7 @@ TEST_F(DeferredTest, EachLoopBatchesAndRunsOnlyItsOwnTasksAndLoopsRunAtOnce) {
 
 TEST_F(DeferredTest, TheLoopsBatchesCountTogetherAgainstTheQueueLimit) {
   gate.Notify();
-  BatchQueueOptions options = CallerRuns(1);
-  options.max_batch_size = 2;
-  options.max_enqueued_batches = 2;
-  auto queue = scheduler.AddQueue("m", model.Fn(), options);
+  auto queue = TwoRowQueue(2);
   ASSERT_TRUE(queue->ScheduleDeferred(Task(1, 2, &done), &DeferToLoop).ok());
   ASSERT_TRUE(queue->ScheduleDeferred(Task(1, 2, &done), &DeferToLoop).ok());
   // Two batches are queued in this loop's lane: another loop's task finds the queue full.
@@ -550,10 +552,7 @@ TEST_F(DeferredTest, TheLoopsBatchesCountTogetherAgainstTheQueueLimit) {
 
 TEST_F(DeferredTest, FullQueueRejectsDeferredTasks) {
   gate.Notify();
-  BatchQueueOptions options = CallerRuns(1);
-  options.max_batch_size = 2;
-  options.max_enqueued_batches = 1;
-  auto queue = scheduler.AddQueue("m", model.Fn(), options);
+  auto queue = TwoRowQueue(1);
   ASSERT_TRUE(queue->ScheduleDeferred(Task(1, 2, &done), &DeferToLoop).ok());
   // A rejected task is left with the caller, which answers it.
   BatchTask rejected = Task(1, 1, &done);
