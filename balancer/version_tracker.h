@@ -44,10 +44,10 @@ class VersionTracker {
   const VersionTrackerOptions options_;
   std::mutex mu_;
   std::condition_variable cv_;
-  bool stop_ = false;                                       // guarded by mu_
-  bool poll_now_ = false;                                   // guarded by mu_
-  std::set<std::string> models_;                            // guarded by mu_
-  std::set<std::pair<std::string, std::string>> labels_;    // guarded by mu_
+  bool stop_ = false;                                     // guarded by mu_
+  bool poll_now_ = false;                                 // guarded by mu_
+  std::set<std::string> models_;                          // guarded by mu_
+  std::set<std::pair<std::string, std::string>> labels_;  // guarded by mu_
   std::thread thread_;
 };
 

@@ -293,10 +293,10 @@ loader::LoadFn InferenceService::MakeLoadFn() {
         where = absl::StrCat("requests up to ", absl::FormatDuration(options_.inline_run_limit),
                              " run on their request threads");
       } else if (runs_inline) {
-        where = absl::StrCat("batches (up to ", inline_rows, " rows: ",
-                             absl::FormatDuration(run_cost), ") run on request threads (gRPC: ",
-                             queue_options.max_callers,
-                             " at most at once; REST: each HTTP thread batches its own)");
+        where =
+            absl::StrCat("batches (up to ", inline_rows, " rows: ", absl::FormatDuration(run_cost),
+                         ") run on request threads (gRPC: ", queue_options.max_callers,
+                         " at most at once; REST: each HTTP thread batches its own)");
       } else {
         where = absl::StrCat("a batch of ", inline_rows, " rows takes longer than ",
                              absl::FormatDuration(options_.inline_run_limit),

@@ -86,13 +86,13 @@ class GemmKernel : public Kernel {
     const int64_t lda = a.dim(1), ldb = b.dim(1);
     const T alpha = static_cast<T>(alpha_);
     if constexpr (std::is_same_v<T, float>) {
-      if (small_rows_b_ != nullptr && !trans_a_ && m <= kSmallRowsMax &&
-          small_rows_b_->k() == k && small_rows_b_->n() == n) {
+      if (small_rows_b_ != nullptr && !trans_a_ && m <= kSmallRowsMax && small_rows_b_->k() == k &&
+          small_rows_b_->n() == n) {
         // Columns in blocks of 64 across the pool (a batch this small has few rows to split).
         const int64_t blocks = (n + 63) / 64;
         ctx.pool().ParallelFor(blocks, 1, [&](int64_t b0, int64_t b1) {
-          SmallRowsGemm(m, b0 * 64, std::min(n, b1 * 64), alpha, ad, lda, *small_rows_b_, use_c,
-                        yd, n);
+          SmallRowsGemm(m, b0 * 64, std::min(n, b1 * 64), alpha, ad, lda, *small_rows_b_, use_c, yd,
+                        n);
         });
         return absl::OkStatus();
       }

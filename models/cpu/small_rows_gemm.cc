@@ -65,9 +65,12 @@ void Rows(int64_t k, float alpha, const float* a, int64_t lda, const KMajorMatri
   const int vectors = static_cast<int>((rest + kLanes - 1) / kLanes);
   const int last = static_cast<int>(rest - (vectors - 1) * kLanes);
   switch (vectors) {
-    case 1: return Block<R, 1>(k, alpha, a, lda, b, j, last, accumulate, c, ldc);
-    case 2: return Block<R, 2>(k, alpha, a, lda, b, j, last, accumulate, c, ldc);
-    default: return Block<R, 3>(k, alpha, a, lda, b, j, last, accumulate, c, ldc);
+    case 1:
+      return Block<R, 1>(k, alpha, a, lda, b, j, last, accumulate, c, ldc);
+    case 2:
+      return Block<R, 2>(k, alpha, a, lda, b, j, last, accumulate, c, ldc);
+    default:
+      return Block<R, 3>(k, alpha, a, lda, b, j, last, accumulate, c, ldc);
   }
 }
 #endif
@@ -82,16 +85,24 @@ void SmallRowsGemm(int64_t m, int64_t c0, int64_t c1, float alpha, const float* 
 #if defined(__AVX512F__)
   // Blocks of 6 rows (24 accumulators for 64 columns, 4 for the weights, 1 for A).
   int64_t i = 0;
-  for (; i + 6 <= m; i += 6) Rows<6>(k, alpha, a + i * lda, lda, b, c0, c1, accumulate, c + i * ldc, ldc);
+  for (; i + 6 <= m; i += 6) {
+    Rows<6>(k, alpha, a + i * lda, lda, b, c0, c1, accumulate, c + i * ldc, ldc);
+  }
   const float* ai = a + i * lda;
   float* ci = c + i * ldc;
   switch (m - i) {
-    case 1: return Rows<1>(k, alpha, ai, lda, b, c0, c1, accumulate, ci, ldc);
-    case 2: return Rows<2>(k, alpha, ai, lda, b, c0, c1, accumulate, ci, ldc);
-    case 3: return Rows<3>(k, alpha, ai, lda, b, c0, c1, accumulate, ci, ldc);
-    case 4: return Rows<4>(k, alpha, ai, lda, b, c0, c1, accumulate, ci, ldc);
-    case 5: return Rows<5>(k, alpha, ai, lda, b, c0, c1, accumulate, ci, ldc);
-    default: return;
+    case 1:
+      return Rows<1>(k, alpha, ai, lda, b, c0, c1, accumulate, ci, ldc);
+    case 2:
+      return Rows<2>(k, alpha, ai, lda, b, c0, c1, accumulate, ci, ldc);
+    case 3:
+      return Rows<3>(k, alpha, ai, lda, b, c0, c1, accumulate, ci, ldc);
+    case 4:
+      return Rows<4>(k, alpha, ai, lda, b, c0, c1, accumulate, ci, ldc);
+    case 5:
+      return Rows<5>(k, alpha, ai, lda, b, c0, c1, accumulate, ci, ldc);
+    default:
+      return;
   }
 #else
   // Row by row, the columns innermost (which compilers vectorise).

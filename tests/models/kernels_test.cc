@@ -139,7 +139,9 @@ TEST(GemmOpTest, ConstantWeightsGiveTheSameResultsAtEveryBatchSize) {
     for (int64_t i = 0; i < m; ++i) {
       for (int64_t j = 0; j < n; ++j) {
         double acc = bias.data<float>()[j];
-        for (int64_t p = 0; p < k; ++p) acc += x.data<float>()[i * k + p] * w.data<float>()[j * k + p];
+        for (int64_t p = 0; p < k; ++p) {
+          acc += x.data<float>()[i * k + p] * w.data<float>()[j * k + p];
+        }
         want.data<float>()[i * n + j] = static_cast<float>(acc);
       }
     }
