@@ -300,8 +300,8 @@ void HttpHandler::Predict(const std::string& model, std::optional<int64_t> versi
   call.signature_name = parsed->signature_name;
   call.inputs = std::move(parsed->inputs);
   call.deadline = absl::Now() + options_.predict_timeout;
-  // The answer is written on this connection's strand; the model runs on its I/O thread's
-  // loop, batched with the requests that came with it.
+  // The model runs on this connection's I/O thread, as a deferred step of its loop, batched
+  // with the requests that thread read together with this one; the answer is written there.
   call.defer = &HttpServer::DeferOnIoThread;
   const int64_t examples = ExampleCount(call.inputs);
   const bool row_format = parsed->row_format;

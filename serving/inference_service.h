@@ -75,8 +75,6 @@ class ServableModel : public loader::Servable {
   bool RunsInline(int64_t rows, absl::Duration limit) const {
     return !batched_ && row_cost_ * static_cast<double>(rows) <= limit;
   }
-  // Whether batches run on the request threads that schedule them (see BatchQueueOptions).
-  bool CallersRunBatches() const { return queue_->options().caller_runs; }
   // Sets the queue-depth gauge to the tasks now waiting.
   void PublishQueueDepth() const {
     queue_depth_->Set(static_cast<double>(queue_->queued_tasks()));

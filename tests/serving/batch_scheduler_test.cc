@@ -235,6 +235,15 @@ class CallerRunsTest : public ::testing::Test {
   void WaitRunning(int n) {
     while (model.running.load() < n) absl::SleepFor(absl::Milliseconds(1));
   }
+  // A thread whose Schedule() of a one-row task of `value` is running that task's batch (held
+  // in the model until `gate` is notified) when this returns.
+  std::thread BlockedCaller(BatchQueue* queue, float value) {
+    std::thread t([this, queue, value] {
+      EXPECT_TRUE(queue->Schedule(Task(value, 1, &done)).ok());
+    });
+    WaitRunning(1);
+    return t;
+  }
   FakeModel model;
   absl::Notification gate;
   std::atomic<int> done{0};
@@ -243,12 +252,8 @@ class CallerRunsTest : public ::testing::Test {
 
 TEST_F(CallerRunsTest, CallerRunsTheTasksThatArriveWhileItRuns) {
   auto queue = scheduler.AddQueue("m", model.Fn(), CallerRuns(1));
-  std::thread::id caller;
-  std::thread first([&] {
-    caller = std::this_thread::get_id();
-    EXPECT_TRUE(queue->Schedule(Task(0, 1, &done)).ok());
-  });
-  WaitRunning(1);
+  std::thread first = BlockedCaller(queue.get(), 0);
+  const std::thread::id caller = first.get_id();
   // The caller is busy: these only queue, and Schedule() returns at once.
   std::vector<std::vector<float>> results(5);
   for (int i = 0; i < 5; ++i) {
@@ -393,12 +398,8 @@ TEST_F(DeferredTest, WithoutALoopTheTaskRunsAtOnce) {
 
 TEST_F(DeferredTest, ARunningCallerLeavesTheLoopsTasksToTheLoop) {
   auto queue = scheduler.AddQueue("m", model.Fn(), CallerRuns(1));
-  std::thread::id caller;
-  std::thread first([&] {
-    caller = std::this_thread::get_id();
-    EXPECT_TRUE(queue->Schedule(Task(1, 1, &done)).ok());
-  });
-  WaitRunning(1);
+  std::thread first = BlockedCaller(queue.get(), 1);
+  const std::thread::id caller = first.get_id();
   // The caller runs the shared lane; this task is in the loop's, and its run is deferred.
   ASSERT_TRUE(queue->ScheduleDeferred(Task(1, 2, &done), &DeferToLoop).ok());
   EXPECT_EQ(loop.size(), 1u);
