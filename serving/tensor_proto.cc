@@ -1,5 +1,6 @@
 #include "serving/tensor_proto.h"
 
+#include <array>
 #include <cstring>
 #include <limits>
 
@@ -39,10 +40,72 @@ absl::Status FillFrom(const Field& values, int64_t n, absl::string_view field_na
   return absl::OkStatus();
 }
 
+struct TypedField {
+  absl::string_view name;
+  int size;
+};
+
+// TensorProto's typed value fields and how many values each holds.
+std::array<TypedField, 11> TypedFields(const TensorProto& p) {
+  return {{{"float_val", p.float_val_size()},
+           {"double_val", p.double_val_size()},
+           {"int_val", p.int_val_size()},
+           {"string_val", p.string_val_size()},
+           {"int64_val", p.int64_val_size()},
+           {"bool_val", p.bool_val_size()},
+           {"half_val", p.half_val_size()},
+           {"uint32_val", p.uint32_val_size()},
+           {"uint64_val", p.uint64_val_size()},
+           {"scomplex_val", p.scomplex_val_size()},
+           {"dcomplex_val", p.dcomplex_val_size()}}};
+}
+
 bool AnyTypedValues(const TensorProto& p) {
-  return p.float_val_size() || p.double_val_size() || p.int_val_size() || p.string_val_size() ||
-         p.int64_val_size() || p.bool_val_size() || p.half_val_size() || p.uint32_val_size() ||
-         p.uint64_val_size() || p.scomplex_val_size() || p.dcomplex_val_size();
+  for (const TypedField& f : TypedFields(p)) {
+    if (f.size > 0) return true;
+  }
+  return false;
+}
+
+// The typed field TensorProto keeps values of `dtype` in.
+absl::string_view ValueField(DType dtype) {
+  switch (dtype) {
+    case DType::kFloat32:
+      return "float_val";
+    case DType::kFloat64:
+      return "double_val";
+    case DType::kInt64:
+      return "int64_val";
+    case DType::kBool:
+      return "bool_val";
+    case DType::kUInt32:
+      return "uint32_val";
+    case DType::kUInt64:
+      return "uint64_val";
+    case DType::kFloat16:
+      return "half_val";
+    case DType::kString:
+      return "string_val";
+    default:
+      return "int_val";  // int32, int16, int8, uint8, uint16
+  }
+}
+
+// When `dtype`'s own field is empty but another typed field has values (int_val for a
+// DT_FLOAT tensor, say), the error that says so; OK otherwise.
+absl::Status CheckValueField(const TensorProto& p, DType dtype, absl::string_view alias) {
+  const absl::string_view own = ValueField(dtype);
+  const auto fields = TypedFields(p);
+  for (const TypedField& f : fields) {
+    if (f.name == own && f.size > 0) return absl::OkStatus();
+  }
+  for (const TypedField& f : fields) {
+    if (f.size > 0) {
+      return Invalid(alias, absl::StrCat("values of ", DataTypeName(p.dtype()), " go in ", own,
+                                         " (or tensor_content), but the request set ", f.name));
+    }
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -147,6 +210,7 @@ absl::StatusOr<EdgeTensor> FromTensorProto(const TensorProto& proto, absl::strin
     return Invalid(alias, "resource and variant values are not supported");
   }
 
+  if (absl::Status s = CheckValueField(proto, *dtype, alias); !s.ok()) return s;
   if (out.is_string()) {
     if (!proto.tensor_content().empty()) {
       return Invalid(alias, "DT_STRING values must be in string_val, not tensor_content");

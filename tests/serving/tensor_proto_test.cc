@@ -98,7 +98,19 @@ TEST(TensorProtoTest, MalformedTensorsAreClearErrors) {
   ExpectInvalid(p, "2 values in float_val for 3 elements");
   p = Proto(tensorflow::DT_FLOAT, {3});
   p.add_int_val(1);  // the wrong field for the dtype
-  ExpectInvalid(p, "0 values in float_val");
+  ExpectInvalid(p,
+                "values of DT_FLOAT go in float_val (or tensor_content), but the request set "
+                "int_val");
+  p = Proto(tensorflow::DT_INT64, {1});
+  p.add_int_val(7);  // int32's field: int64 values go in int64_val
+  ExpectInvalid(p, "DT_INT64 go in int64_val");
+  p = Proto(tensorflow::DT_STRING, {1});
+  p.add_float_val(1);
+  ExpectInvalid(p, "DT_STRING go in string_val");
+  p = Proto(tensorflow::DT_UINT8, {2});
+  p.add_int_val(1);  // uint8 values are int_val, as in TensorFlow
+  p.add_int_val(2);
+  EXPECT_TRUE(FromTensorProto(p, "x").ok());
   p = Proto(tensorflow::DT_FLOAT, {2});
   p.set_tensor_content("abc");
   ExpectInvalid(p, "tensor_content has 3 bytes");
