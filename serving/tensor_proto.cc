@@ -246,44 +246,45 @@ absl::StatusOr<EdgeTensor> FromTensorProto(const TensorProto& proto, absl::strin
     out.tensor = std::move(*tensor);
     return out;
   }
+  const absl::string_view field = ValueField(*dtype);
   absl::Status s;
   switch (*dtype) {
     case DType::kFloat32:
-      s = FillFrom(proto.float_val(), n, "float_val", alias, tensor->data<float>());
+      s = FillFrom(proto.float_val(), n, field, alias, tensor->data<float>());
       break;
     case DType::kFloat64:
-      s = FillFrom(proto.double_val(), n, "double_val", alias, tensor->data<double>());
+      s = FillFrom(proto.double_val(), n, field, alias, tensor->data<double>());
       break;
     case DType::kInt32:
-      s = FillFrom(proto.int_val(), n, "int_val", alias, tensor->data<int32_t>());
+      s = FillFrom(proto.int_val(), n, field, alias, tensor->data<int32_t>());
       break;
     case DType::kInt16:
-      s = FillFrom(proto.int_val(), n, "int_val", alias, tensor->data<int16_t>());
+      s = FillFrom(proto.int_val(), n, field, alias, tensor->data<int16_t>());
       break;
     case DType::kInt8:
-      s = FillFrom(proto.int_val(), n, "int_val", alias, tensor->data<int8_t>());
+      s = FillFrom(proto.int_val(), n, field, alias, tensor->data<int8_t>());
       break;
     case DType::kUInt8:
-      s = FillFrom(proto.int_val(), n, "int_val", alias, tensor->data<uint8_t>());
+      s = FillFrom(proto.int_val(), n, field, alias, tensor->data<uint8_t>());
       break;
     case DType::kUInt16:
-      s = FillFrom(proto.int_val(), n, "int_val", alias, tensor->data<uint16_t>());
+      s = FillFrom(proto.int_val(), n, field, alias, tensor->data<uint16_t>());
       break;
     case DType::kInt64:
-      s = FillFrom(proto.int64_val(), n, "int64_val", alias, tensor->data<int64_t>());
+      s = FillFrom(proto.int64_val(), n, field, alias, tensor->data<int64_t>());
       break;
     case DType::kBool:
-      s = FillFrom(proto.bool_val(), n, "bool_val", alias, tensor->data<bool>());
+      s = FillFrom(proto.bool_val(), n, field, alias, tensor->data<bool>());
       break;
     case DType::kUInt32:
-      s = FillFrom(proto.uint32_val(), n, "uint32_val", alias, tensor->data<uint32_t>());
+      s = FillFrom(proto.uint32_val(), n, field, alias, tensor->data<uint32_t>());
       break;
     case DType::kUInt64:
-      s = FillFrom(proto.uint64_val(), n, "uint64_val", alias, tensor->data<uint64_t>());
+      s = FillFrom(proto.uint64_val(), n, field, alias, tensor->data<uint64_t>());
       break;
     case DType::kFloat16: {
       uint16_t* bits = static_cast<uint16_t*>(tensor->raw_data());
-      s = FillFrom(proto.half_val(), n, "half_val", alias, bits);
+      s = FillFrom(proto.half_val(), n, field, alias, bits);
       break;
     }
     default:
