@@ -9,6 +9,8 @@
 #include <fstream>
 #include <map>
 #include <sstream>
+#include <string>
+#include <vector>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
@@ -150,6 +152,54 @@ absl::StatusOr<TensorInfo> ConvertValueInfo(const onnx::ValueInfoProto& v) {
 // types and dims; data only for small shape-like constants).
 constexpr size_t kInferenceDataLimit = 4096;
 
+// ONNX 1.13's inference for Conv, ConvTranspose, ConvInteger and QLinearConv without a
+// kernel_shape attribute takes the kernel's rank from the weight's shape and indexes the
+// dilations and strides, sized by the input's rank, with it: a weight of another rank than the
+// input reads past those vectors (a crash found by fuzz/onnx_model_fuzzer, in libonnx). So the
+// inference copy of such a node gets kernel_shape from the weight's shape (which the spec says
+// it is), which ONNX checks against the input's rank. Returns false when a weight's shape is
+// not known before inference (a computed weight): the caller then skips ONNX's inference.
+bool SetKernelShapesForInference(onnx::GraphProto* g) {
+  std::map<std::string, std::vector<int64_t>> known;  // fully known shapes by value name
+  for (const auto& init : g->initializer()) {
+    known[init.name()].assign(init.dims().begin(), init.dims().end());
+  }
+  for (const auto* list : {&g->input(), &g->value_info()}) {
+    for (const auto& v : *list) {
+      if (!v.type().has_tensor_type() || !v.type().tensor_type().has_shape()) continue;
+      std::vector<int64_t> dims;
+      bool all = true;
+      for (const auto& d : v.type().tensor_type().shape().dim()) {
+        all = all && d.has_dim_value();
+        dims.push_back(d.dim_value());
+      }
+      if (all) known.emplace(v.name(), std::move(dims));
+    }
+  }
+  for (onnx::NodeProto& node : *g->mutable_node()) {
+    if (!node.domain().empty() && node.domain() != "ai.onnx") continue;
+    int weight;
+    if (node.op_type() == "Conv" || node.op_type() == "ConvTranspose" ||
+        node.op_type() == "ConvInteger") {
+      weight = 1;
+    } else if (node.op_type() == "QLinearConv") {
+      weight = 3;
+    } else {
+      continue;
+    }
+    bool has_kernel_shape = false;
+    for (const auto& a : node.attribute()) has_kernel_shape |= a.name() == "kernel_shape";
+    if (has_kernel_shape || node.input_size() <= weight) continue;
+    auto it = known.find(node.input(weight));
+    if (it == known.end()) return false;
+    onnx::AttributeProto* a = node.add_attribute();
+    a->set_name("kernel_shape");
+    a->set_type(onnx::AttributeProto::INTS);
+    for (size_t i = 2; i < it->second.size(); ++i) a->add_ints(it->second[i]);
+  }
+  return true;
+}
+
 // ONNX's own shape inference over a data-light copy of `model`: every value gets a dtype and
 // dims, the batch dimension kept symbolic (-1). Fails, naming the node, where the graph's
 // shapes or types are inconsistent. `ids` maps names to `graph`'s value ids.
@@ -175,6 +225,7 @@ absl::Status InferShapes(const onnx::ModelProto& model, const std::map<std::stri
       *t->mutable_dims() = init.dims();
     }
   }
+  if (!SetKernelShapesForInference(g)) return absl::OkStatus();  // shapes found at run time
   try {
     onnx::shape_inference::InferShapes(light, onnx::OpSchemaRegistry::Instance(),
                                        onnx::ShapeInferenceOptions(/*check_type=*/true,

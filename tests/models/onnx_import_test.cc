@@ -296,6 +296,36 @@ TEST(OnnxImportTest, WindowAttributesOnnxInferenceWouldDivideByAreRejected) {
   EXPECT_THAT(std::string(g.status().message()), HasSubstr("'group'"));
 }
 
+// Found by fuzz/onnx_model_fuzzer: libonnx's Conv inference, without kernel_shape, read past
+// its dilations when the weight's rank differed from the input's (SIGSEGV inside libonnx).
+TEST(OnnxImportTest, ConvWeightOfAnotherRankThanTheInputIsRejected) {
+  for (const char* op : {"Conv", "ConvTranspose"}) {
+    for (const std::vector<int64_t>& x_shape : {std::vector<int64_t>{-1, 5}, {1, 2, 8}}) {
+      ModelBuilder b;
+      b.Input("x", DType::kFloat32, x_shape).Output("y", DType::kFloat32);
+      b.Initializer("w", Tensor::Create(DType::kFloat32, {2, 2, 3, 3}).value());
+      b.Node(op, {"x", "w"}, {"y"});
+      auto g = ImportOnnxBytes(b.Serialize(), "");
+      if (std::string(op) == "Conv") {
+        // ONNX fails Conv's inference on the mismatch; ConvTranspose's only stops inferring.
+        ASSERT_FALSE(g.ok()) << op << " rank " << x_shape.size();
+        EXPECT_EQ(g.status().code(), absl::StatusCode::kInvalidArgument);
+      } else if (g.ok()) {
+        auto model = Model::FromGraph(*std::move(g));
+        EXPECT_FALSE(model.ok()) << op << " rank " << x_shape.size();
+      }
+    }
+  }
+  // A computed weight, whose shape is known only from inference: imports, and is checked when
+  // the model runs.
+  ModelBuilder b;
+  b.Input("x", DType::kFloat32, {1, 2, 8, 8}).Input("w0", DType::kFloat32, {-1, 2, 3, 3});
+  b.Output("y", DType::kFloat32);
+  b.Node("Relu", {"w0"}, {"w"});
+  b.Node("Conv", {"x", "w"}, {"y"});
+  EXPECT_TRUE(ImportOnnxBytes(b.Serialize(), "").ok());
+}
+
 TEST(OnnxImportTest, NamesThatAreNotUtf8AreRejected) {
   // They would reach protobuf string fields (metadata, model status) that clients cannot parse.
   ModelBuilder b = ReluModel();

@@ -1,6 +1,9 @@
 #include "serving/tensor_proto.h"
 
+#include <cstdint>
 #include <random>
+#include <string>
+#include <vector>
 
 #include "gtest/gtest.h"
 
@@ -50,6 +53,24 @@ TEST(TensorProtoTest, EveryDtypeRoundTrips) {
               p.tensor_content())
         << DataTypeName(dtype);
   }
+}
+
+// Found by fuzz/tensor_proto_fuzzer: DT_BOOL tensor_content is one byte per value, and a byte
+// other than 0 or 1 copied as it was made a bool that every reader (kernels, the *_val encoder)
+// would read with undefined behaviour.
+TEST(TensorProtoTest, BoolTensorContentBytesOtherThanOneAreTrue) {
+  TensorProto p = Proto(tensorflow::DT_BOOL, {4});
+  p.set_tensor_content(std::string("\x00\x01\x03\xff", 4));
+  auto t = FromTensorProto(p, "x");
+  ASSERT_TRUE(t.ok()) << t.status();
+  const uint8_t* bytes = static_cast<const uint8_t*>(t->tensor.raw_data());
+  EXPECT_EQ(std::vector<uint8_t>(bytes, bytes + 4), (std::vector<uint8_t>{0, 1, 1, 1}));
+  TensorProto typed;
+  ToTensorProto(*t, false, &typed);
+  ASSERT_EQ(typed.bool_val_size(), 4);
+  EXPECT_FALSE(typed.bool_val(0));
+  EXPECT_TRUE(typed.bool_val(2));
+  EXPECT_TRUE(typed.bool_val(3));
 }
 
 TEST(TensorProtoTest, SingleValueBroadcasts) {
