@@ -343,7 +343,14 @@ absl::StatusOr<Tensor> TensorFromOnnx(const onnx::TensorProto& proto, const fs::
   }
   ASSIGN_OR_RETURN(Tensor t, Tensor::Create(dtype, shape));
   if (raw != nullptr) {
-    if (bytes > 0) std::memcpy(t.raw_data(), raw->data(), bytes);
+    if (dtype == DType::kBool) {
+      // One byte per value, any byte but 0 true: a bool holding another byte would be undefined
+      // behaviour in every kernel that reads it.
+      bool* values = t.data<bool>();
+      for (size_t i = 0; i < bytes; ++i) values[i] = (*raw)[i] != 0;
+    } else if (bytes > 0) {
+      std::memcpy(t.raw_data(), raw->data(), bytes);
+    }
     return t;
   }
   const std::string& name = proto.name();

@@ -103,6 +103,7 @@ inline void MicroKernel(int64_t k, const float* a, const float* b, float* c, int
 
 PackedA::PackedA(const float* a, int64_t lda, int64_t m, int64_t k)
     : m_(m), k_(k), data_(((m + kGemmMr - 1) / kGemmMr) * k * kGemmMr, 0.0f) {
+  if (k == 0) return;  // nothing to pack (and data_ has no memory to point into)
   for (int64_t i = 0; i < m; ++i) {
     float* panel = data_.data() + (i / kGemmMr) * k * kGemmMr + (i % kGemmMr);
     const float* row = a + i * lda;

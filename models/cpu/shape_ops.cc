@@ -61,7 +61,10 @@ class ReshapeKernel : public Kernel {
         return absl::InvalidArgumentError(
             absl::StrCat("Reshape dimension ", dims[i], " is invalid"));
       }
-      known *= dims[i];
+      if (__builtin_mul_overflow(known, dims[i], &known)) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("Reshape shape ", ShapeToString(dims), " has too many elements"));
+      }
     }
     if (infer >= 0) {
       if (known == 0 || x->num_elements() % known != 0) {

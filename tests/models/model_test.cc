@@ -264,6 +264,38 @@ TEST(ModelTest, ConstantSubgraphsAreFolded) {
   EXPECT_EQ((*out)[0].shape(), (Shape{5, 2, 3}));
 }
 
+// Found by fuzz/onnx_model_fuzzer (UBSan): the product of a Reshape's target dimensions
+// overflowed int64 before the element count was compared.
+TEST(ModelTest, ReshapeToATargetWithTooManyElementsIsAnError) {
+  ModelBuilder b;
+  b.Input("x", DType::kFloat32, {-1, 2}).Input("target", DType::kInt64, {2});
+  b.Output("y", DType::kFloat32);
+  b.Node("Reshape", {"x", "target"}, {"y"});
+  auto m = Plan(b);
+  ASSERT_TRUE(m.ok()) << m.status();
+  auto out = (*m)->Run({RandomTensor({3, 2}, 1),
+                        Tensor::FromVector<int64_t>({2}, {int64_t{1} << 48, int64_t{1} << 57})});
+  ASSERT_FALSE(out.ok());
+  EXPECT_THAT(std::string(out.status().message()), HasSubstr("too many elements"));
+}
+
+// Found by fuzz/onnx_model_fuzzer (UBSan): packing constant weights with an inner dimension of
+// 0 offset a null pointer. A product over nothing is 0, so the output is the bias.
+TEST(ModelTest, GemmWithAnEmptyInnerDimensionGivesTheBias) {
+  ModelBuilder b;
+  b.Input("a", DType::kFloat32, {2, 0}).Output("y", DType::kFloat32, {2, 3});
+  b.Initializer("w", Tensor::Create(DType::kFloat32, {0, 3}).value());
+  b.Initializer("c", Tensor::FromVector<float>({3}, {1, 2, 3}));
+  b.Node("Gemm", {"a", "w", "c"}, {"y"});
+  auto m = Plan(b);
+  ASSERT_TRUE(m.ok()) << m.status();
+  auto out = (*m)->Run({Tensor::Create(DType::kFloat32, {2, 0}).value()});
+  ASSERT_TRUE(out.ok()) << out.status();
+  ASSERT_EQ((*out)[0].shape(), (Shape{2, 3}));
+  const float* y = (*out)[0].data<float>();
+  EXPECT_EQ(std::vector<float>(y, y + 6), (std::vector<float>{1, 2, 3, 1, 2, 3}));
+}
+
 TEST(ModelTest, OutputsDoNotAliasConstantsOrInputs) {
   ModelBuilder b;
   b.Input("x", DType::kFloat32, {2}).Output("c", DType::kFloat32, {2});

@@ -4,9 +4,12 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <onnx/onnx_pb.h>
 
 #include <fstream>
 #include <random>
+#include <string>
+#include <vector>
 
 #include "models/model.h"
 #include "tests/testing/model_builder.h"
@@ -324,6 +327,20 @@ TEST(OnnxImportTest, ConvWeightOfAnotherRankThanTheInputIsRejected) {
   b.Node("Relu", {"w0"}, {"w"});
   b.Node("Conv", {"x", "w"}, {"y"});
   EXPECT_TRUE(ImportOnnxBytes(b.Serialize(), "").ok());
+}
+
+// As for DT_BOOL tensor_content in requests (TensorProtoTest): raw bool bytes are 0 or 1 once
+// read, so that kernels never read a bool holding another byte.
+TEST(OnnxImportTest, BoolRawDataBytesOtherThanOneAreTrue) {
+  onnx::TensorProto proto;
+  proto.set_name("b");
+  proto.set_data_type(onnx::TensorProto::BOOL);
+  proto.add_dims(3);
+  proto.set_raw_data(std::string("\x00\x02\xff", 3));
+  auto t = TensorFromOnnx(proto, "");
+  ASSERT_TRUE(t.ok()) << t.status();
+  const uint8_t* bytes = static_cast<const uint8_t*>(t->raw_data());
+  EXPECT_EQ(std::vector<uint8_t>(bytes, bytes + 3), (std::vector<uint8_t>{0, 1, 1}));
 }
 
 TEST(OnnxImportTest, NamesThatAreNotUtf8AreRejected) {
