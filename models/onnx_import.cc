@@ -43,6 +43,32 @@ absl::Status CopyTyped(const Field& field, int64_t count, Tensor& t, const std::
   return absl::OkStatus();
 }
 
+// Number of values in the typed field `dtype` reads (float_data, int64_data, ...); -1 for a
+// dtype with no typed field.
+int64_t TypedValueCount(const onnx::TensorProto& proto, DType dtype) {
+  switch (dtype) {
+    case DType::kFloat32:
+      return proto.float_data_size();
+    case DType::kFloat64:
+      return proto.double_data_size();
+    case DType::kInt64:
+      return proto.int64_data_size();
+    case DType::kUInt32:
+    case DType::kUInt64:
+      return proto.uint64_data_size();
+    case DType::kInt32:
+    case DType::kInt16:
+    case DType::kInt8:
+    case DType::kUInt16:
+    case DType::kUInt8:
+    case DType::kBool:
+    case DType::kFloat16:
+      return proto.int32_data_size();
+    default:
+      return -1;
+  }
+}
+
 absl::StatusOr<std::string> ReadExternalData(const onnx::TensorProto& proto, const fs::path& base,
                                              size_t expected_bytes) {
   std::string location;
@@ -340,6 +366,18 @@ absl::StatusOr<Tensor> TensorFromOnnx(const onnx::TensorProto& proto, const fs::
     return absl::InvalidArgumentError(absl::StrCat(
         "tensor '", proto.name(), "' has ", raw->size(), " bytes of data but its shape ",
         ShapeToString(shape), " of ", DTypeName(dtype), " needs ", bytes));
+  }
+  // Checked before allocating, so that a few bytes of file claiming a huge shape allocate
+  // nothing.
+  if (raw == nullptr) {
+    const int64_t given = TypedValueCount(proto, dtype);
+    if (given < 0) {
+      return absl::InvalidArgumentError(absl::StrCat("tensor '", proto.name(), "' has no data"));
+    }
+    if (given != count) {
+      return absl::InvalidArgumentError(absl::StrCat("tensor '", proto.name(), "' has ", given,
+                                                     " values but its shape needs ", count));
+    }
   }
   ASSIGN_OR_RETURN(Tensor t, Tensor::Create(dtype, shape));
   if (raw != nullptr) {

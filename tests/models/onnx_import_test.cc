@@ -180,6 +180,22 @@ TEST(OnnxImportTest, TypedFieldCountMismatchIsRejected) {
   EXPECT_FALSE(g.ok());
 }
 
+// Found by fuzz/onnx_model_fuzzer (out of memory): a few bytes of initializer claiming a huge
+// shape with typed values allocated the whole tensor before the count was compared.
+TEST(OnnxImportTest, TypedCountIsCheckedBeforeAllocating) {
+  ModelBuilder b = ReluModel();
+  auto* init = b.mutable_proto().mutable_graph()->add_initializer();
+  init->set_name("w");
+  init->set_data_type(onnx::TensorProto::FLOAT);
+  init->add_dims(int64_t{1} << 20);
+  init->add_dims(int64_t{1} << 20);  // 4 TiB of float
+  init->add_float_data(1.0f);
+  auto g = ImportOnnxBytes(b.Serialize(), "");
+  ASSERT_FALSE(g.ok());
+  EXPECT_THAT(std::string(g.status().message()),
+              HasSubstr("has 1 values but its shape needs 1099511627776"));
+}
+
 TEST(OnnxImportTest, NegativeOrHugeDimsAreRejected) {
   for (int64_t d : {int64_t{-3}, int64_t{1} << 62}) {
     ModelBuilder b = ReluModel();
