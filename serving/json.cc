@@ -558,7 +558,14 @@ JsonNumberStatus JsonValue::GetNumber(T* out) const {
       *out = SpecialValue<T>(text);
       return JsonNumberStatus::kOk;
     }
-    if (FastDecimal(text, out)) return JsonNumberStatus::kOk;
+    // A text longer than this has at least 16 digits, and (unless it starts with zeros) a
+    // significand beyond the fast path's 2^53: the 17-digit doubles that Python's json and
+    // JavaScript write for float32 values. Those go to from_chars at once, not after a scan
+    // that gives up.
+    constexpr size_t kFastPathMaxLength = 18;
+    if (text.size() <= kFastPathMaxLength && FastDecimal(text, out)) {
+      return JsonNumberStatus::kOk;
+    }
     T v;
     auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
     if (ec == std::errc()) {
