@@ -1,15 +1,19 @@
 // Fuzz target: a REST :predict body, as inferd-server's HTTP handler reads it.
 //
 // Parses the bytes as JSON and, when they parse, reads every value of the document with every
-// accessor its type has (numbers converted to each arithmetic type). Then decodes the body as a
-// :predict request against three signatures (one float input of known shape, like the digits
-// model's; inputs of every JSON-capable dtype with unknown shapes; none), and writes whatever
-// it decoded back as a response. Properties: no crash or sanitizer report; every decoded input
-// holds as many values as its shape says; a response that is written is valid JSON.
+// accessor its type has (numbers converted to each arithmetic type, float32 checked against
+// std::from_chars). Then decodes the body as a :predict request against three signatures (one
+// float input of known shape, like the digits model's; inputs of every JSON-capable dtype with
+// unknown shapes; none), and writes whatever it decoded back as a response. Properties: no
+// crash or sanitizer report; float32 values round as from_chars rounds them; every decoded
+// input holds as many values as its shape says; a response that is written is valid JSON.
+#include <charconv>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <string_view>
+#include <system_error>
 
 #include "absl/status/statusor.h"
 #include "fuzz/fuzz_check.h"
@@ -24,6 +28,7 @@ namespace {
 using inferd::models::DType;
 using inferd::serving::EdgeTensor;
 using inferd::serving::JsonDocument;
+using inferd::serving::JsonNumberStatus;
 using inferd::serving::JsonPredictRequest;
 using inferd::serving::JsonValue;
 using inferd::serving::Signature;
@@ -55,6 +60,23 @@ void Convert(JsonValue v) {
   (void)v.GetNumber(&out);
 }
 
+// float32 conversion rounds as std::from_chars does (the parser converts most numbers while
+// scanning them, through a double and an error margin); from_chars errors where GetNumber
+// saturates out of range, and does not read NaN or Infinity.
+void CheckFloatRounding(JsonValue v) {
+  float got = 0;
+  const JsonNumberStatus status = v.GetNumber(&got);
+  const std::string_view text = v.number_text();
+  const char* first = text.data() + (text[0] == '-' ? 1 : 0);
+  if (*first == 'N' || *first == 'I') return;
+  FUZZ_CHECK(status == JsonNumberStatus::kOk || status == JsonNumberStatus::kOutOfRange);
+  float want = 0;
+  if (std::from_chars(text.data(), text.data() + text.size(), want).ec == std::errc()) {
+    FUZZ_CHECK(status == JsonNumberStatus::kOk);
+    FUZZ_CHECK(std::memcmp(&got, &want, sizeof(float)) == 0);
+  }
+}
+
 // Reads every value under `v` with the accessors of its type.
 void Visit(JsonValue v) {
   (void)v.offset();
@@ -66,7 +88,7 @@ void Visit(JsonValue v) {
       break;
     case inferd::serving::JsonType::kNumber:
       FUZZ_CHECK(!v.number_text().empty());
-      Convert<float>(v);
+      CheckFloatRounding(v);
       Convert<double>(v);
       Convert<int8_t>(v);
       Convert<int16_t>(v);

@@ -18,11 +18,86 @@ namespace {
 // This absl's string_view is its own type, not std::string_view.
 absl::string_view AV(std::string_view s) { return absl::string_view(s.data(), s.size()); }
 
+#if FLT_EVAL_METHOD == 0
+inline constexpr bool kFastPathExact = true;
+#else
+inline constexpr bool kFastPathExact = false;  // excess precision breaks the exactness argument
+#endif
+
+constexpr double kPow10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
+                             1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
+// The float32 nearest to (neg ? -1 : 1) * m * 10^e10, for a significand of at most 19 decimal
+// digits (so m did not wrap), when that can be decided from one double operation; false when
+// not (|e10| > 22, or the double lands too near a midpoint between two floats). Both operands
+// of the operation are exact doubles when m <= 2^53 (Clinger's fast path: the quotient or
+// product is the correctly rounded double), and m's own rounding adds at most half an ulp when
+// it is larger: the double is then within about one ulp of the decimal, and rounding it to
+// float gives the decimal's nearest float unless a float midpoint lies within that distance,
+// which the low 29 bits (those below float's significand) show. |value| >= 1e-22 keeps floats
+// away from their subnormals, where the 29-bit test would not hold.
+bool DecimalToFloat(bool neg, uint64_t m, int digits, int e10, float* out) {
+  if constexpr (!kFastPathExact) return false;
+  if (digits > 19 || e10 < -22 || e10 > 22) return false;
+  double d = static_cast<double>(m);
+  d = e10 < 0 ? d / kPow10[-e10] : d * kPow10[e10];
+  uint64_t bits;
+  std::memcpy(&bits, &d, sizeof(bits));
+  const int64_t from_midpoint = static_cast<int64_t>(bits & 0x1FFFFFFF) - 0x10000000;
+  const int64_t margin = m <= (uint64_t{1} << 53) ? 0 : 4;
+  if (from_midpoint >= -margin && from_midpoint <= margin) return false;
+  *out = static_cast<float>(neg ? -d : d);
+  return true;
+}
+
 }  // namespace
 
 bool JsonValue::IsBase64Object() const {
   if (!is_object() || size() != 1) return false;
   return (*members().begin()).key == "b64";
+}
+
+// Scans the decimal digits at p (up to end), appending their value to *m (modulo 2^64) and
+// their count to *digits; returns the first non-digit. Eight bytes at a time where eight are
+// readable: which of them are digits comes from bit tricks on the word, and their value from
+// three multiplications, so a run of any length costs no branch per character (numbers of
+// varying length are what a tensor's values are).
+const char* ScanDigits(const char* p, const char* end, uint64_t* m, int* digits) {
+  static constexpr uint64_t kPow10Int[] = {1,      10,      100,      1000,     10000,
+                                           100000, 1000000, 10000000, 100000000};
+  uint64_t value = *m;
+  int count = *digits;
+  while (end - p >= 8) {
+    uint64_t word;
+    std::memcpy(&word, p, 8);
+    const uint64_t x = word ^ 0x3030303030303030;  // digit bytes become 0..9
+    // A byte's high bit, set unless it is below 10: no carries between bytes (x & 0x7f plus
+    // 0x76 stays below 0x100), and bytes at or above 0x80 are caught by the OR with x.
+    const uint64_t non_digits =
+        (((x & 0x7F7F7F7F7F7F7F7F) + 0x7676767676767676) | x) & 0x8080808080808080;
+    const int n = non_digits == 0 ? 8 : __builtin_ctzll(non_digits) / 8;
+    if (n > 0) {
+      // The n digit bytes, moved to the top of the word (the rest zeros, as leading zeros),
+      // combined as 2-digit, 4-digit, then 8-digit groups.
+      uint64_t v = x << (8 * (8 - n));
+      v = (v * 10) + (v >> 8);
+      v = (((v & 0x000000FF000000FF) * (100 + (1000000ULL << 32))) +
+           (((v >> 16) & 0x000000FF000000FF) * (1 + (10000ULL << 32)))) >>
+          32;
+      value = value * kPow10Int[n] + v;
+      count += n;
+      p += n;
+    }
+    if (n < 8) {
+      *m = value;
+      *digits = count;
+      return p;
+    }
+  }
+  for (; p != end && *p >= '0' && *p <= '9'; ++p, ++count) value = value * 10 + (*p - '0');
+  *m = value;
+  *digits = count;
+  return p;
 }
 
 // Recursive-descent parser writing JsonDocument's node array. Recursion depth is bounded by
@@ -141,10 +216,15 @@ class JsonParser {
       }
       flags = JsonDocument::kNumSpecial;
     } else {
+      // The value is gathered while scanning (significand m, its digit count, the decimal
+      // exponent), so that float conversion needs no second pass over the text.
+      uint64_t m = 0;
+      int digits = 0;
+      int e10 = 0;
       if (*p == '0') {
         ++p;
       } else if (IsDigit(*p)) {
-        while (p != end && IsDigit(*p)) ++p;
+        p = ScanDigits(p, end, &m, &digits);
       } else {
         p_ = p;
         return Error(absl::StrCat("unexpected ", Describe(), " in a number, expected a digit"));
@@ -155,19 +235,33 @@ class JsonParser {
           p_ = p;
           return Error(absl::StrCat("unexpected ", Describe(), " after '.', expected a digit"));
         }
-        while (p != end && IsDigit(*p)) ++p;
+        const int int_digits = digits;
+        p = ScanDigits(p, end, &m, &digits);
+        e10 -= digits - int_digits;
         flags = JsonDocument::kNumFraction;
       }
       if (p != end && (*p == 'e' || *p == 'E')) {
         ++p;
-        if (p != end && (*p == '+' || *p == '-')) ++p;
+        bool exp_neg = false;
+        if (p != end && (*p == '+' || *p == '-')) exp_neg = *p++ == '-';
         if (p == end || !IsDigit(*p)) {
           p_ = p;
           return Error(
               absl::StrCat("unexpected ", Describe(), " in an exponent, expected a digit"));
         }
-        while (p != end && IsDigit(*p)) ++p;
+        int e = 0;
+        for (; p != end && IsDigit(*p); ++p) e = std::min(e * 10 + (*p - '0'), 100000);
+        e10 += exp_neg ? -e : e;
         flags = JsonDocument::kNumFraction;
+      }
+      float f;
+      if (DecimalToFloat(*start == '-', m, digits, e10, &f)) {
+        uint32_t f_bits;
+        std::memcpy(&f_bits, &f, sizeof(f_bits));
+        p_ = p;
+        Push(JsonType::kNumber, flags | JsonDocument::kNumFloat, start,
+             static_cast<uint32_t>(p - start), f_bits);
+        return true;
       }
     }
     p_ = p;
@@ -491,15 +585,6 @@ JsonNumberStatus ParseDouble(std::string_view text, double* out) {
   return JsonNumberStatus::kOk;
 }
 
-#if FLT_EVAL_METHOD == 0
-inline constexpr bool kFastPathExact = true;
-#else
-inline constexpr bool kFastPathExact = false;  // excess precision breaks the exactness argument
-#endif
-
-constexpr double kPow10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
-                             1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
-
 // Clinger's fast path: a decimal with at most 19 digits whose significand m fits in 53 bits and
 // whose exponent is within +-22 is m * 10^e or m / 10^e with both operands exact in double, so one
 // IEEE operation rounds it correctly. For float the correctly rounded double is rounded again;
@@ -554,6 +639,12 @@ JsonNumberStatus JsonValue::GetNumber(T* out) const {
   const JsonDocument::Node& n = doc_->nodes_[index_];
   const std::string_view text = doc_->text_.substr(n.pos, n.a);
   if constexpr (std::is_floating_point_v<T>) {
+    if constexpr (std::is_same_v<T, float>) {
+      if (n.flags & JsonDocument::kNumFloat) {
+        std::memcpy(out, &n.b, sizeof(float));
+        return JsonNumberStatus::kOk;
+      }
+    }
     if (n.flags & JsonDocument::kNumSpecial) {
       *out = SpecialValue<T>(text);
       return JsonNumberStatus::kOk;

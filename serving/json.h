@@ -120,6 +120,7 @@ class JsonDocument {
   // Number node flags.
   static constexpr uint8_t kNumFraction = 1;  // has '.', 'e' or 'E'
   static constexpr uint8_t kNumSpecial = 2;   // NaN / Inf / Infinity, possibly with '-'
+  static constexpr uint8_t kNumFloat = 4;     // b holds the value as float32, correctly rounded
   // String node flag: the bytes are in arena_ (escapes were decoded), not in text_.
   static constexpr uint8_t kStrInArena = 1;
 
@@ -128,7 +129,8 @@ class JsonDocument {
     uint8_t flags;  // bool: value; number: kNum*; string: kStrInArena
     uint32_t pos;   // byte offset of the value in text_
     uint32_t a;     // number: text length; string: data offset; array/object: element count
-    uint32_t b;     // string: length; array/object: index one past the last node of the subtree
+    uint32_t b;     // string: length; array/object: index one past the last node of the subtree;
+                    // number with kNumFloat: the float32's bits
   };
 
   JsonDocument() = default;

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <limits>
 #include <random>
 #include <string>
@@ -272,7 +273,29 @@ TEST(JsonDocumentTest, NumbersRoundLikeFromChars) {
     auto [end2, ec2] = std::to_chars(buf, buf + sizeof(buf), f);
     texts.emplace_back(buf, end2);
   }
+  // 17 to 19 significant digits, which the parser converts from a rounded double with an error
+  // margin: float32 values as Python writes them (the double's shortest repr), and decimals a
+  // few units of the 19th digit either side of float midpoints, where the margin must send
+  // them to the exact path.
+  for (int i = 0; i < 4000; ++i) {
+    const float f = std::uniform_real_distribution<float>(-3, 3)(rng);
+    const float g = std::nextafter(f, 4.0f);
+    char buf[64];
+    auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), static_cast<double>(f));
+    texts.emplace_back(buf, end);
+    const double mid = (static_cast<double>(f) + g) / 2;
+    for (int digits : {17, 18, 19}) {
+      std::snprintf(buf, sizeof(buf), "%.*e", digits - 1, mid);
+      texts.emplace_back(buf);
+      std::snprintf(buf, sizeof(buf), "%.*e", digits - 1, std::nextafter(mid, 10.0));
+      texts.emplace_back(buf);
+      std::snprintf(buf, sizeof(buf), "%.*e", digits - 1, std::nextafter(mid, -10.0));
+      texts.emplace_back(buf);
+    }
+  }
   texts.push_back("16777217");  // 2^24 + 1: halfway between two floats
+  texts.push_back("0.16777217000000000001e8");  // just above it, 20 digits
+  texts.push_back("1677721699999999999e-11");   // just below it, 19 digits
   texts.push_back("0.1");
   texts.push_back("9007199254740993");
   for (const std::string& t : texts) {
