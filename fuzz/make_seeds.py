@@ -267,6 +267,34 @@ def slice_seeds():
     write(t, "ipv6", json.dumps(v6))
 
 
+def rest_seeds():
+    t = "rest_handler_fuzzer"
+    image = [[0.5] * 8 for _ in range(8)]
+    row = json.dumps({"instances": [image]})
+
+    def req(name, method, target, body="", content_type="application/json"):
+        write(t, name, f"{method}\n{target}\n{content_type}\n{body}")
+
+    req("predict", "POST", "/v1/models/digits:predict", row)
+    req("predict-version", "POST", "/v1/models/digits/versions/1:predict", row)
+    req("predict-label", "POST", "/v1/models/digits/labels/stable:predict", row)
+    req("predict-columnar", "POST", "/v1/models/digits:predict",
+        json.dumps({"signature_name": "serving_default", "inputs": {"image": [image]}}))
+    req("predict-text-plain", "POST", "/v1/models/digits:predict", row, "text/plain")
+    req("predict-unknown-model", "POST", "/v1/models/nope:predict", row)
+    req("classify", "POST", "/v1/models/digits:classify", row)
+    req("status", "GET", "/v1/models/digits")
+    req("status-version", "GET", "/v1/models/digits/versions/1")
+    req("metadata", "GET", "/v1/models/digits/metadata")
+    req("metadata-label", "GET", "/v1/models/digits/labels/stable/metadata")
+    req("healthz", "GET", "/healthz")
+    req("readyz", "GET", "/readyz")
+    req("metrics", "GET", "/monitoring/prometheus/metrics")
+    req("options", "OPTIONS", "/v1/models/digits:predict")
+    req("delete", "DELETE", "/v1/models/digits")
+    req("query", "GET", "/v1/models/digits?x=1%20")
+
+
 def main():
     clear_seeds()
     work = tempfile.mkdtemp(prefix="inferd-seeds-")
@@ -279,6 +307,7 @@ def main():
         onnx_seeds()
         dns_seeds()
         slice_seeds()
+        rest_seeds()
     finally:
         shutil.rmtree(work)
     for target in sorted(os.listdir(CORPUS)):
