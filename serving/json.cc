@@ -36,7 +36,7 @@ constexpr double kPow10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8
 // float gives the decimal's nearest float unless a float midpoint lies within that distance,
 // which the low 29 bits (those below float's significand) show. |value| >= 1e-22 keeps floats
 // away from their subnormals, where the 29-bit test would not hold.
-bool DecimalToFloat(bool neg, uint64_t m, int digits, int e10, float* out) {
+bool DecimalToFloat(bool neg, uint64_t m, int64_t digits, int64_t e10, float* out) {
   if constexpr (!kFastPathExact) return false;
   if (digits > 19 || e10 < -22 || e10 > 22) return false;
   double d = static_cast<double>(m);
@@ -50,23 +50,16 @@ bool DecimalToFloat(bool neg, uint64_t m, int digits, int e10, float* out) {
   return true;
 }
 
-}  // namespace
-
-bool JsonValue::IsBase64Object() const {
-  if (!is_object() || size() != 1) return false;
-  return (*members().begin()).key == "b64";
-}
-
 // Scans the decimal digits at p (up to end), appending their value to *m (modulo 2^64) and
 // their count to *digits; returns the first non-digit. Eight bytes at a time where eight are
 // readable: which of them are digits comes from bit tricks on the word, and their value from
 // three multiplications, so a run of any length costs no branch per character (numbers of
 // varying length are what a tensor's values are).
-const char* ScanDigits(const char* p, const char* end, uint64_t* m, int* digits) {
+const char* ScanDigits(const char* p, const char* end, uint64_t* m, int64_t* digits) {
   static constexpr uint64_t kPow10Int[] = {1,      10,      100,      1000,     10000,
                                            100000, 1000000, 10000000, 100000000};
   uint64_t value = *m;
-  int count = *digits;
+  int64_t count = *digits;
   while (end - p >= 8) {
     uint64_t word;
     std::memcpy(&word, p, 8);
@@ -98,6 +91,13 @@ const char* ScanDigits(const char* p, const char* end, uint64_t* m, int* digits)
   *m = value;
   *digits = count;
   return p;
+}
+
+}  // namespace
+
+bool JsonValue::IsBase64Object() const {
+  if (!is_object() || size() != 1) return false;
+  return (*members().begin()).key == "b64";
 }
 
 // Recursive-descent parser writing JsonDocument's node array. Recursion depth is bounded by
@@ -219,8 +219,8 @@ class JsonParser {
       // The value is gathered while scanning (significand m, its digit count, the decimal
       // exponent), so that float conversion needs no second pass over the text.
       uint64_t m = 0;
-      int digits = 0;
-      int e10 = 0;
+      int64_t digits = 0;  // 64 bits: a number may be as long as the document
+      int64_t e10 = 0;
       if (*p == '0') {
         ++p;
       } else if (IsDigit(*p)) {
@@ -235,7 +235,7 @@ class JsonParser {
           p_ = p;
           return Error(absl::StrCat("unexpected ", Describe(), " after '.', expected a digit"));
         }
-        const int int_digits = digits;
+        const int64_t int_digits = digits;
         p = ScanDigits(p, end, &m, &digits);
         e10 -= digits - int_digits;
         flags = JsonDocument::kNumFraction;
