@@ -73,6 +73,19 @@ TEST(ModelTest, UnknownOpFailsLoadNamingNodeOpAndOpset) {
   EXPECT_THAT(msg, HasSubstr("opset 13"));
 }
 
+// Found by fuzz/onnx_model_fuzzer: ONNX's data propagation for Shape (opset 15 and later)
+// crashed inside libonnx on the untyped output of an op it has no schema for.
+TEST(ModelTest, ShapeOfAnUnknownOpsOutputFailsLoadNamingTheOp) {
+  ModelBuilder b;
+  b.Input("x", DType::kFloat32, {2}).Output("y", DType::kInt64);
+  b.Node("Frobnicate", {"x"}, {"t"});
+  b.Node("Shape", {"t"}, {"y"});
+  b.mutable_proto().mutable_opset_import(0)->set_version(16);
+  auto m = Plan(b);
+  ASSERT_FALSE(m.ok());
+  EXPECT_THAT(std::string(m.status().message()), HasSubstr("Frobnicate"));
+}
+
 TEST(ModelTest, OldOpsetFailsLoad) {
   ModelBuilder b(6);
   b.Input("x", DType::kFloat32, {2}).Output("y", DType::kFloat32, {2});
