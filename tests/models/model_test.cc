@@ -86,6 +86,17 @@ TEST(ModelTest, ShapeOfAnUnknownOpsOutputFailsLoadNamingTheOp) {
   EXPECT_THAT(std::string(m.status().message()), HasSubstr("Frobnicate"));
 }
 
+// Found by fuzz/onnx_model_fuzzer: the same propagation crashed on a Shape whose required
+// input is omitted (""), so ONNX's inference runs without data propagation.
+TEST(ModelTest, ShapeWithItsInputOmittedFailsLoad) {
+  ModelBuilder b;
+  b.Input("x", DType::kFloat32, {2}).Output("y", DType::kInt64);
+  b.Node("Relu", {"x"}, {"t"});
+  b.Node("Shape", {""}, {"y"});
+  b.mutable_proto().mutable_opset_import(0)->set_version(16);
+  EXPECT_FALSE(Plan(b).ok());
+}
+
 TEST(ModelTest, OldOpsetFailsLoad) {
   ModelBuilder b(6);
   b.Input("x", DType::kFloat32, {2}).Output("y", DType::kFloat32, {2});
