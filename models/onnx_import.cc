@@ -32,42 +32,20 @@ absl::StatusOr<std::string> ReadFile(const fs::path& path) {
   return ss.str();
 }
 
-// Copies `count` elements of a repeated field into the tensor, converting element type.
+// The tensor of `dtype` and `shape` (`count` elements) from a repeated field, converting element
+// type. The field's size is checked before anything is allocated, so that a few bytes of file
+// claiming a huge shape allocate nothing.
 template <typename T, typename Field>
-absl::Status CopyTyped(const Field& field, int64_t count, Tensor& t, const std::string& name) {
+absl::StatusOr<Tensor> CopyTyped(const Field& field, DType dtype, const Shape& shape, int64_t count,
+                                 const std::string& name) {
   if (field.size() != count) {
     return absl::InvalidArgumentError(absl::StrCat("tensor '", name, "' has ", field.size(),
                                                    " values but its shape needs ", count));
   }
+  ASSIGN_OR_RETURN(Tensor t, Tensor::Create(dtype, shape));
   T* out = t.data<T>();
   for (int64_t i = 0; i < count; ++i) out[i] = static_cast<T>(field.Get(static_cast<int>(i)));
-  return absl::OkStatus();
-}
-
-// Number of values in the typed field `dtype` reads (float_data, int64_data, ...); -1 for a
-// dtype with no typed field.
-int64_t TypedValueCount(const onnx::TensorProto& proto, DType dtype) {
-  switch (dtype) {
-    case DType::kFloat32:
-      return proto.float_data_size();
-    case DType::kFloat64:
-      return proto.double_data_size();
-    case DType::kInt64:
-      return proto.int64_data_size();
-    case DType::kUInt32:
-    case DType::kUInt64:
-      return proto.uint64_data_size();
-    case DType::kInt32:
-    case DType::kInt16:
-    case DType::kInt8:
-    case DType::kUInt16:
-    case DType::kUInt8:
-    case DType::kBool:
-    case DType::kFloat16:
-      return proto.int32_data_size();
-    default:
-      return -1;
-  }
+  return t;
 }
 
 absl::StatusOr<std::string> ReadExternalData(const onnx::TensorProto& proto, const fs::path& base,
@@ -395,25 +373,10 @@ absl::StatusOr<Tensor> TensorFromOnnx(const onnx::TensorProto& proto, const fs::
         "tensor '", proto.name(), "' has ", raw->size(), " bytes of data but its shape ",
         ShapeToString(shape), " of ", DTypeName(dtype), " needs ", bytes));
   }
-  // Checked before allocating, so that a few bytes of file claiming a huge shape allocate
-  // nothing.
-  if (raw == nullptr) {
-    const int64_t given = TypedValueCount(proto, dtype);
-    if (given < 0) {
-      return absl::InvalidArgumentError(absl::StrCat("tensor '", proto.name(), "' has no data"));
-    }
-    if (given != count) {
-      return absl::InvalidArgumentError(absl::StrCat("tensor '", proto.name(), "' has ", given,
-                                                     " values but its shape needs ", count));
-    }
-  }
-  ASSIGN_OR_RETURN(Tensor t, Tensor::Create(dtype, shape));
   if (raw != nullptr) {
+    ASSIGN_OR_RETURN(Tensor t, Tensor::Create(dtype, shape));
     if (dtype == DType::kBool) {
-      // One byte per value, any byte but 0 true: a bool holding another byte would be undefined
-      // behaviour in every kernel that reads it.
-      bool* values = t.data<bool>();
-      for (size_t i = 0; i < bytes; ++i) values[i] = (*raw)[i] != 0;
+      CopyBytesAsBools(raw->data(), bytes, t.data<bool>());
     } else if (bytes > 0) {
       std::memcpy(t.raw_data(), raw->data(), bytes);
     }
@@ -422,47 +385,33 @@ absl::StatusOr<Tensor> TensorFromOnnx(const onnx::TensorProto& proto, const fs::
   const std::string& name = proto.name();
   switch (dtype) {
     case DType::kFloat32:
-      RETURN_IF_ERROR(CopyTyped<float>(proto.float_data(), count, t, name));
-      break;
+      return CopyTyped<float>(proto.float_data(), dtype, shape, count, name);
     case DType::kFloat64:
-      RETURN_IF_ERROR(CopyTyped<double>(proto.double_data(), count, t, name));
-      break;
+      return CopyTyped<double>(proto.double_data(), dtype, shape, count, name);
     case DType::kInt64:
-      RETURN_IF_ERROR(CopyTyped<int64_t>(proto.int64_data(), count, t, name));
-      break;
+      return CopyTyped<int64_t>(proto.int64_data(), dtype, shape, count, name);
     case DType::kUInt32:
-      RETURN_IF_ERROR(CopyTyped<uint32_t>(proto.uint64_data(), count, t, name));
-      break;
+      return CopyTyped<uint32_t>(proto.uint64_data(), dtype, shape, count, name);
     case DType::kUInt64:
-      RETURN_IF_ERROR(CopyTyped<uint64_t>(proto.uint64_data(), count, t, name));
-      break;
+      return CopyTyped<uint64_t>(proto.uint64_data(), dtype, shape, count, name);
     case DType::kInt32:
-      RETURN_IF_ERROR(CopyTyped<int32_t>(proto.int32_data(), count, t, name));
-      break;
+      return CopyTyped<int32_t>(proto.int32_data(), dtype, shape, count, name);
     case DType::kInt16:
-      RETURN_IF_ERROR(CopyTyped<int16_t>(proto.int32_data(), count, t, name));
-      break;
+      return CopyTyped<int16_t>(proto.int32_data(), dtype, shape, count, name);
     case DType::kInt8:
-      RETURN_IF_ERROR(CopyTyped<int8_t>(proto.int32_data(), count, t, name));
-      break;
+      return CopyTyped<int8_t>(proto.int32_data(), dtype, shape, count, name);
     case DType::kUInt16:
-      RETURN_IF_ERROR(CopyTyped<uint16_t>(proto.int32_data(), count, t, name));
-      break;
+      return CopyTyped<uint16_t>(proto.int32_data(), dtype, shape, count, name);
     case DType::kUInt8:
-      RETURN_IF_ERROR(CopyTyped<uint8_t>(proto.int32_data(), count, t, name));
-      break;
+      return CopyTyped<uint8_t>(proto.int32_data(), dtype, shape, count, name);
     case DType::kBool:
-      RETURN_IF_ERROR(CopyTyped<bool>(proto.int32_data(), count, t, name));
-      break;
-    case DType::kFloat16: {
+      return CopyTyped<bool>(proto.int32_data(), dtype, shape, count, name);
+    case DType::kFloat16:
       // float16 values travel as their bit patterns in int32_data.
-      RETURN_IF_ERROR(CopyTyped<uint16_t>(proto.int32_data(), count, t, name));
-      break;
-    }
+      return CopyTyped<uint16_t>(proto.int32_data(), dtype, shape, count, name);
     default:
       return absl::InvalidArgumentError(absl::StrCat("tensor '", name, "' has no data"));
   }
-  return t;
 }
 
 void TensorToOnnx(const Tensor& tensor, const std::string& name, onnx::TensorProto* proto) {

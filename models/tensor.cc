@@ -18,6 +18,10 @@ int64_t NumElements(absl::Span<const int64_t> shape) {
   return n;
 }
 
+void CopyBytesAsBools(const char* bytes, size_t n, bool* out) {
+  for (size_t i = 0; i < n; ++i) out[i] = bytes[i] != 0;
+}
+
 std::string ShapeToString(absl::Span<const int64_t> shape) {
   return absl::StrCat("[", absl::StrJoin(shape, ","), "]");
 }

@@ -25,6 +25,10 @@ using Shape = absl::InlinedVector<int64_t, 6>;
 int64_t NumElements(absl::Span<const int64_t> shape);
 // "[1,3,224,224]"
 std::string ShapeToString(absl::Span<const int64_t> shape);
+// Copies `n` bytes of serialized bools (TensorProto tensor_content, ONNX raw_data) into `out`:
+// 0 is false and any other byte true, so that no bool holds a byte other than 0 or 1 (undefined
+// behaviour for every reader).
+void CopyBytesAsBools(const char* bytes, size_t n, bool* out);
 
 // Raw aligned memory. Owned through std::shared_ptr by the tensors that view it.
 class Buffer {

@@ -27,6 +27,13 @@ inline constexpr bool kFastPathExact = false;  // excess precision breaks the ex
 constexpr double kPow10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
                              1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
 
+// m * 10^e10 for |e10| <= 22, in one IEEE operation on m as a double (exact up to 2^53) and an
+// exact power of ten.
+double ScaleByPow10(uint64_t m, int64_t e10) {
+  const double d = static_cast<double>(m);
+  return e10 < 0 ? d / kPow10[-e10] : d * kPow10[e10];
+}
+
 // The float32 nearest to (neg ? -1 : 1) * m * 10^e10, for a significand of at most 19 decimal
 // digits (so m did not wrap), when that can be decided from one double operation; false when
 // not (|e10| > 22, or the double lands too near a midpoint between two floats). Both operands
@@ -39,8 +46,7 @@ constexpr double kPow10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8
 bool DecimalToFloat(bool neg, uint64_t m, int64_t digits, int64_t e10, float* out) {
   if constexpr (!kFastPathExact) return false;
   if (digits > 19 || e10 < -22 || e10 > 22) return false;
-  double d = static_cast<double>(m);
-  d = e10 < 0 ? d / kPow10[-e10] : d * kPow10[e10];
+  const double d = ScaleByPow10(m, e10);
   uint64_t bits;
   std::memcpy(&bits, &d, sizeof(bits));
   const int64_t from_midpoint = static_cast<int64_t>(bits & 0x1FFFFFFF) - 0x10000000;
@@ -585,25 +591,25 @@ JsonNumberStatus ParseDouble(std::string_view text, double* out) {
   return JsonNumberStatus::kOk;
 }
 
-// Clinger's fast path: a decimal with at most 19 digits whose significand m fits in 53 bits and
-// whose exponent is within +-22 is m * 10^e or m / 10^e with both operands exact in double, so one
-// IEEE operation rounds it correctly. For float the correctly rounded double is rounded again;
-// that can only differ from rounding the decimal directly when the double lands exactly on a
-// midpoint between two floats, which is detected and left to the slow path. Returns false when
-// the fast path does not apply. `text` is a valid finite JSON number.
-template <typename T>
-bool FastDecimal(std::string_view text, T* out) {
+// Clinger's fast path for doubles: a decimal with at most 19 digits whose significand m fits in
+// 53 bits and whose exponent is within +-22 is m * 10^e or m / 10^e with both operands exact, so
+// one IEEE operation rounds it correctly. Returns false when it does not apply. `text` is a
+// valid finite JSON number. (float32 values take this path, with a midpoint check, in the
+// parser: DecimalToFloat.)
+bool FastDouble(std::string_view text, double* out) {
   if constexpr (!kFastPathExact) return false;
   const char* p = text.data();
   const char* const end = p + text.size();
   const bool neg = *p == '-';
   if (neg) ++p;
   uint64_t m = 0;
-  int digits = 0;
-  int e10 = 0;
-  for (; p != end && *p >= '0' && *p <= '9'; ++p, ++digits) m = m * 10 + (*p - '0');
+  int64_t digits = 0;
+  int64_t e10 = 0;
+  p = ScanDigits(p, end, &m, &digits);
   if (p != end && *p == '.') {
-    for (++p; p != end && *p >= '0' && *p <= '9'; ++p, ++digits, --e10) m = m * 10 + (*p - '0');
+    const int64_t int_digits = digits;
+    p = ScanDigits(p + 1, end, &m, &digits);
+    e10 -= digits - int_digits;
   }
   if (digits > 19) return false;  // m may have wrapped
   if (p != end) {                 // exponent
@@ -618,16 +624,8 @@ bool FastDecimal(std::string_view text, T* out) {
     e10 += exp_neg ? -e : e;
   }
   if (m > (uint64_t{1} << 53) || e10 < -22 || e10 > 22) return false;
-  double d = static_cast<double>(m);
-  d = e10 < 0 ? d / kPow10[-e10] : d * kPow10[e10];
-  if (neg) d = -d;
-  if constexpr (std::is_same_v<T, float>) {
-    uint64_t bits;
-    std::memcpy(&bits, &d, sizeof(bits));
-    // The 29 bits below float's significand are exactly one half: a float midpoint.
-    if ((bits & 0x1FFFFFFF) == 0x10000000) return false;
-  }
-  *out = static_cast<T>(d);
+  const double d = ScaleByPow10(m, e10);
+  *out = neg ? -d : d;
   return true;
 }
 
@@ -649,13 +647,15 @@ JsonNumberStatus JsonValue::GetNumber(T* out) const {
       *out = SpecialValue<T>(text);
       return JsonNumberStatus::kOk;
     }
-    // A text longer than this has at least 16 digits, and (unless it starts with zeros) a
-    // significand beyond the fast path's 2^53: the 17-digit doubles that Python's json and
-    // JavaScript write for float32 values. Those go to from_chars at once, not after a scan
-    // that gives up.
-    constexpr size_t kFastPathMaxLength = 18;
-    if (text.size() <= kFastPathMaxLength && FastDecimal(text, out)) {
-      return JsonNumberStatus::kOk;
+    // A float32 the parser could not decide from one double operation cannot be decided by
+    // the fast path either: it goes to from_chars. Doubles try the fast path first, unless the
+    // text is longer than this: then it has at least 16 digits and (unless it starts with
+    // zeros) a significand beyond the fast path's 2^53.
+    if constexpr (std::is_same_v<T, double>) {
+      constexpr size_t kFastPathMaxLength = 18;
+      if (text.size() <= kFastPathMaxLength && FastDouble(text, out)) {
+        return JsonNumberStatus::kOk;
+      }
     }
     T v;
     auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), v);

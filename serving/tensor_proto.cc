@@ -243,11 +243,8 @@ absl::StatusOr<EdgeTensor> FromTensorProto(const TensorProto& proto, absl::strin
                                          " of ", models::DTypeName(*dtype), " needs ", n * elem));
     }
     if (*dtype == DType::kBool) {
-      // One byte per value, and any byte but 0 is true: a bool holding another byte would be
-      // undefined behaviour in every kernel and encoder that reads it.
-      const absl::string_view bytes = proto.tensor_content();
-      bool* values = tensor->data<bool>();
-      for (size_t i = 0; i < bytes.size(); ++i) values[i] = bytes[i] != 0;
+      models::CopyBytesAsBools(proto.tensor_content().data(), proto.tensor_content().size(),
+                               tensor->data<bool>());
     } else {
       std::memcpy(tensor->raw_data(), proto.tensor_content().data(), proto.tensor_content().size());
     }
