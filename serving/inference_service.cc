@@ -133,12 +133,14 @@ bool Batchable(const Signature& sig) {
          std::all_of(sig.outputs.begin(), sig.outputs.end(), batched);
 }
 
-// Single-threaded time of a run of `rows` rows of zeros, the least of a few runs;
+// Single-threaded time of a run of `rows` rows of zeros, the least of several runs;
 // InfiniteDuration when the inputs' shapes are not all known but for the batch dimension, or the
-// run fails. Stops early once a run took under a quarter of `limit`, or when even the best run
-// (or the first) took over 4 times `limit`.
+// run fails. A model is loaded while the machine may be busy with other work (serving the
+// previous version, other processes starting), so one slow run says little: it runs up to 20
+// times, for at most about 10 times `limit`, and stops early once a run took under a quarter of
+// `limit`, or when even the best run (or the first) took over 4 times `limit`.
 absl::Duration MeasureRunCost(const models::Model& model, int64_t rows, absl::Duration limit) {
-  constexpr int kRuns = 5;
+  constexpr int kRuns = 20;
   std::vector<models::Tensor> inputs;
   for (const models::TensorInfo& info : model.inputs()) {
     if (!info.has_shape) return absl::InfiniteDuration();
@@ -155,14 +157,15 @@ absl::Duration MeasureRunCost(const models::Model& model, int64_t rows, absl::Du
   models::RunOptions options;
   options.single_threaded = true;
   absl::Duration best = absl::InfiniteDuration();
+  const absl::Time begin = absl::Now();
   // The first run (cold caches, first allocations) only counts when it is far over the limit.
   for (int i = 0; i <= kRuns && (i < 2 || best > limit / 4); ++i) {
     const absl::Time start = absl::Now();
     if (!model.Run(inputs, options).ok()) return absl::InfiniteDuration();
-    const absl::Duration took = absl::Now() - start;
-    if (i == 0 && took <= 4 * limit) continue;
-    best = std::min(best, took);
-    if (best > 4 * limit) break;
+    const absl::Time end = absl::Now();
+    if (i == 0 && end - start <= 4 * limit) continue;
+    best = std::min(best, end - start);
+    if (best > 4 * limit || (i >= 3 && end - begin > 10 * limit)) break;
   }
   return best;
 }

@@ -1,6 +1,6 @@
 // Conv (1-3 spatial dims, groups, dilations, strides, asymmetric and automatic pads) for
 // float32, choosing per call among: Winograd F(2x2, 3x3) for 3x3 stride-1 layers
-// (winograd.cc); a direct kernel for small stride-1 maps (direct_conv.cc); a direct depthwise
+// (winograd.cc, and winograd_small.cc for outputs of up to 16x16); a direct kernel for small stride-1 maps (direct_conv.cc); a direct depthwise
 // kernel (depthwise.cc); and the packed GEMM with the input
 // (pointwise) or its im2col packed in cache-sized column blocks, or, for small outputs, with
 // positions and channels swapped as GEMM rows and columns. Bias, a residual and a fused
@@ -21,6 +21,7 @@
 #include "models/cpu/sgemm.h"
 #include "models/cpu/window.h"
 #include "models/cpu/winograd.h"
+#include "models/cpu/winograd_small.h"
 #include "models/planner.h"
 
 namespace inferd::models::cpu {
@@ -229,6 +230,7 @@ class ConvKernel : public Kernel {
       bool winograd = k->group_ == 1 && w->rank() == 4 && w->dim(2) == 3 && w->dim(3) == 3;
       for (int64_t v : k->window_.strides) winograd = winograd && v == 1;
       for (int64_t v : k->window_.dilations) winograd = winograd && v == 1;
+      const bool winograd_shape = winograd;
       winograd = winograd && (!known || WinogradConv::EnoughTiles(out->dims[2], out->dims[3]));
       const bool transposed =
           !depthwise && (!known || (!winograd && PrefersTransposed(positions, mg)));
@@ -237,6 +239,11 @@ class ConvKernel : public Kernel {
                     DirectConv2d::WorthPreparing(*w, known, known ? out->dims[2] : 0,
                                                  known && out->dims.size() > 3 ? out->dims[3] : 0);
       for (int64_t v : k->window_.strides) direct = direct && v == 1;
+      const bool small_winograd =
+          winograd_shape && SmallWinograd::WorthPreparing(
+                                *w, known, known ? out->dims[2] : 0,
+                                known && out->dims.size() > 3 ? out->dims[3] : 0);
+      if (small_winograd) k->small_winograd_ = std::make_unique<SmallWinograd>(*w);
       if (direct) k->direct_ = std::make_unique<DirectConv2d>(*w);
       if (winograd) k->winograd_ = std::make_unique<WinogradConv>(*w);
       if (transposed) k->packed_t_ = PackWeightsTransposed(*w, k->group_);
@@ -300,6 +307,9 @@ class ConvKernel : public Kernel {
     bool residual_done = ep.residual == nullptr;
     if (winograd_ != nullptr && WinogradConv::Applies(g)) {
       winograd_->Run(ctx.pool(), *x, g, ep, y);
+      residual_done = residual == nullptr || fuse_residual;
+    } else if (small_winograd_ != nullptr && small_winograd_->Applies(g, c)) {
+      small_winograd_->Run(ctx.pool(), *x, g, ep, y);
       residual_done = residual == nullptr || fuse_residual;
     } else if (direct_ != nullptr && direct_->Applies(g, c)) {
       direct_->Run(ctx.pool(), *x, g, ep, y);
@@ -502,6 +512,7 @@ class ConvKernel : public Kernel {
   std::vector<PackedA> packed_;                    // per group, when the weights are constant
   std::vector<std::shared_ptr<Buffer>> packed_t_;  // W^T per group, for TransposedConv
   std::unique_ptr<WinogradConv> winograd_;         // 3x3 constant weights, group 1
+  std::unique_ptr<SmallWinograd> small_winograd_;  // 3x3 on small outputs, constant weights
   std::unique_ptr<DirectConv2d> direct_;           // small stride-1 outputs, constant weights
   bool clamp_ = false;
   float lo_ = 0, hi_ = 0;

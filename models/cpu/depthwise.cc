@@ -4,15 +4,13 @@
 #include <cstring>
 
 #include "models/cpu/sgemm.h"
-
-#if defined(__AVX512F__)
-#include <immintrin.h>
-#endif
+#include "models/cpu/simd.h"
 
 namespace inferd::models::cpu {
 namespace {
 
-constexpr int64_t kLanes = 16;  // outputs accumulated in one register
+using S = simd::Isa;
+constexpr int64_t kLanes = S::kLanes;  // outputs accumulated in one register
 
 // Copies the plane's interior into the zero-padded buffer; the caller zeroes the borders once,
 // and every plane of a call shares them.
@@ -48,37 +46,26 @@ void DepthwiseConv2d(ThreadPool& pool, const float* x, const float* w, const flo
         float* out = yp + r * ow;
         const float* rows = pad + r * sh * pw;
         int64_t j0 = 0;
-#if defined(__AVX512F__)
-        if (sw <= 2) {
-          const __m512 vb = _mm512_set1_ps(b), vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);
-          // Stride 2: columns 2j + col of 16 outputs come from 32 consecutive floats.
-          const __m512i even =
-              _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+        if (simd::kVectorKernels && sw <= 2) {
+          const S::V vb = S::Set1(b), vlo = S::Set1(lo), vhi = S::Set1(hi);
           for (; j0 < ow; j0 += kLanes) {
-            const int64_t lanes = std::min(kLanes, ow - j0);
-            const __mmask16 mask = static_cast<__mmask16>((1u << lanes) - 1);
-            __m512 acc = vb;
+            const int lanes = static_cast<int>(std::min(kLanes, ow - j0));
+            S::V acc = vb;
             for (int64_t a = 0; a < kh; ++a) {
               const float* row = rows + a * dh * pw;
               for (int64_t e = 0; e < kw; ++e) {
-                const __m512 wv = _mm512_set1_ps(wk[a * kw + e]);
-                __m512 v;
-                if (sw == 1) {
-                  const float* src = row + e * dw + j0;
-                  v = lanes == kLanes ? _mm512_loadu_ps(src) : _mm512_maskz_loadu_ps(mask, src);
-                } else {
-                  const float* src = row + e * dw + 2 * j0;
-                  v = _mm512_permutex2var_ps(_mm512_loadu_ps(src), even,
-                                             _mm512_loadu_ps(src + kLanes));
-                }
-                acc = _mm512_fmadd_ps(wv, v, acc);
+                const S::V wv = S::Set1(wk[a * kw + e]);
+                // Stride 2: columns 2j + e of a vector of outputs are every other float of two
+                // vectors' worth.
+                const S::V v = sw == 1 ? S::LoadFirst(row + e * dw + j0, lanes)
+                                       : S::LoadEven(row + e * dw + 2 * j0);
+                acc = S::Fma(wv, v, acc);
               }
             }
-            if (clamp) acc = _mm512_min_ps(vhi, _mm512_max_ps(vlo, acc));
-            _mm512_mask_storeu_ps(out + j0, mask, acc);
+            if (clamp) acc = S::Min(vhi, S::Max(vlo, acc));
+            S::StoreFirst(out + j0, lanes, acc);
           }
         }
-#endif
         for (int64_t j = j0; j < ow; ++j) {
           float acc = b;
           for (int64_t a = 0; a < kh; ++a) {

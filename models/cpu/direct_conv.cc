@@ -4,16 +4,19 @@
 #include <cstring>
 
 #include "absl/container/inlined_vector.h"
-
-#if defined(__AVX512F__)
-#include <immintrin.h>
-#endif
+#include "models/cpu/simd.h"
 
 namespace inferd::models::cpu {
 namespace {
 
-// Output positions per vector, and output channels per block (one register each).
-constexpr int64_t kLanes = 16;
+using S = simd::Isa;
+// Output positions per vector.
+constexpr int64_t kLanes = S::kLanes;
+// A register tile is kBlock output channels x up to kVectors vectors of output positions: with
+// AVX-512's 32 registers 16 x 1 (each tap: one input vector, 16 broadcast weights, 16 FMAs);
+// with AVX2's 16, 4 x 3 (3 input vectors, 4 weights, 12 FMAs).
+constexpr int kBlock = S::kRegisters >= 32 ? 16 : 4;
+constexpr int kVectors = S::kRegisters >= 32 ? 1 : 3;
 
 // The shifted planes of one image (floats): 64 KiB at most, so that they stay in L2 (for the
 // digits model's second layer, 15 KiB in L1) while each block of output channels reads them.
@@ -46,35 +49,74 @@ Planes MakePlanes(const WindowGeometry& g, int64_t channels) {
 
 // dst[0, n) = src[j] for j in [lo, hi), 0 elsewhere; src[j] is only read there.
 inline void ShiftedRow(float* dst, const float* src, int64_t lo, int64_t hi, int64_t n) {
-#if defined(__AVX512F__)
   for (int64_t j = 0; j < n; j += kLanes) {
     const int64_t len = std::min(kLanes, n - j);
     const int64_t a = std::clamp<int64_t>(lo - j, 0, len), b = std::clamp<int64_t>(hi - j, a, len);
-    const __mmask16 store = static_cast<__mmask16>((1u << len) - 1);
-    const __mmask16 load = static_cast<__mmask16>(((1u << b) - 1) & ~((1u << a) - 1));
-    // Masked-off lanes are neither read nor faulted on.
-    _mm512_mask_storeu_ps(dst + j, store, _mm512_maskz_loadu_ps(load, src + j));
+    S::StoreFirst(dst + j, static_cast<int>(len),
+                  S::LoadRange(src + j, static_cast<int>(a), static_cast<int>(b)));
   }
-#else
-  for (int64_t j = 0; j < n; ++j) dst[j] = j >= lo && j < hi ? src[j] : 0.0f;
-#endif
 }
 
 // Rows [r0, r1) of one shifted plane (rows of n floats): row r is ShiftedRow of the source row
 // src + (r - r0) * src_stride.
 inline void ShiftedRows(float* plane, const float* src, int64_t src_stride, int64_t r0,
                         int64_t r1, int64_t lo, int64_t hi, int64_t n) {
-#if defined(__AVX512F__)
-  if (n <= kLanes) {  // the same masks for every row: one masked move per row
-    const __mmask16 store = static_cast<__mmask16>((1u << n) - 1);
-    const __mmask16 load = static_cast<__mmask16>(((1u << hi) - 1) & ~((1u << lo) - 1));
-    for (int64_t r = r0; r < r1; ++r, src += src_stride) {
-      _mm512_mask_storeu_ps(plane + r * n, store, _mm512_maskz_loadu_ps(load, src));
-    }
-    return;
-  }
-#endif
   for (int64_t r = r0; r < r1; ++r, src += src_stride) ShiftedRow(plane + r * n, src, lo, hi, n);
+}
+
+// The epilogue's view of one block of output channels.
+struct BlockOut {
+  float* y;              // the block's first channel, at position 0
+  const float* residual;  // the same in ep.residual, or null
+  const float* bias;     // the block's first bias, or null
+  int rows;              // channels in the block (up to kBlock)
+};
+
+// Output positions [q0, q0 + V * kLanes) (clipped to out_size) of one block of channels:
+// `planes` are the image's shifted planes, `wb` the block's packed weights.
+template <int V>
+void Tile(const float* planes, const int32_t* taps, int64_t k, const float* wb, int64_t q0,
+          int64_t out_size, const GemmEpilogue& ep, const BlockOut& out) {
+  S::V acc[V][kBlock];
+  for (int u = 0; u < V; ++u) {
+    for (int r = 0; r < kBlock; ++r) acc[u][r] = S::Zero();
+  }
+  const float* src = planes + q0;
+  for (int64_t p = 0; p < k; ++p) {
+    S::V xv[V];
+    for (int u = 0; u < V; ++u) xv[u] = S::Load(src + taps[p] + u * kLanes);
+    const float* wp = wb + p * kBlock;
+#pragma GCC unroll 16
+    for (int r = 0; r < kBlock; ++r) {
+      const S::V w = S::Set1(wp[r]);
+      for (int u = 0; u < V; ++u) acc[u][r] = S::Fma(w, xv[u], acc[u][r]);
+    }
+  }
+  for (int u = 0; u < V; ++u) {
+    const int64_t q = q0 + u * kLanes;
+    const int len = static_cast<int>(std::min(kLanes, out_size - q));
+    for (int r = 0; r < out.rows; ++r) {
+      S::V v = acc[u][r];
+      if (out.bias != nullptr) v = S::Add(v, S::Set1(out.bias[r]));
+      if (out.residual != nullptr) {
+        v = S::Add(v, S::LoadFirst(out.residual + r * out_size + q, len));
+      }
+      if (ep.clamp) v = S::Min(S::Set1(ep.hi), S::Max(S::Set1(ep.lo), v));
+      S::StoreFirst(out.y + r * out_size + q, len, v);
+    }
+  }
+}
+
+// Tile<V> for the V = `vectors` (1 to kVectors) left at the end of a block's positions.
+template <int V = 1>
+void LastTile(int vectors, const float* planes, const int32_t* taps, int64_t k, const float* wb,
+              int64_t q0, int64_t out_size, const GemmEpilogue& ep, const BlockOut& out) {
+  if constexpr (V < kVectors) {
+    if (vectors > V) {
+      return LastTile<V + 1>(vectors, planes, taps, k, wb, q0, out_size, ep, out);
+    }
+  }
+  Tile<V>(planes, taps, k, wb, q0, out_size, ep, out);
 }
 
 bool SmallOutput(int64_t out_h, int64_t out_w) {
@@ -83,13 +125,7 @@ bool SmallOutput(int64_t out_h, int64_t out_w) {
 
 }  // namespace
 
-bool DirectConv2d::Available() {
-#if defined(__AVX512F__)
-  return true;
-#else
-  return false;
-#endif
-}
+bool DirectConv2d::Available() { return simd::kVectorKernels; }
 
 bool DirectConv2d::WorthPreparing(const Tensor& w, bool out_known, int64_t out_h, int64_t out_w) {
   if (!Available() || w.rank() != 4 || w.dim(2) * w.dim(3) <= 1) return false;
@@ -106,12 +142,12 @@ bool DirectConv2d::Applies(const WindowGeometry& g, int64_t channels) const {
 DirectConv2d::DirectConv2d(const Tensor& w)
     : m_(w.dim(0)), c_(w.dim(1)), kh_(w.dim(2)), kw_(w.dim(3)) {
   const int64_t k = c_ * kh_ * kw_;
-  const int64_t blocks = (m_ + kLanes - 1) / kLanes;
-  packed_.assign(blocks * k * kLanes, 0.0f);
+  const int64_t blocks = (m_ + kBlock - 1) / kBlock;
+  packed_.assign(blocks * k * kBlock, 0.0f);
   const float* src = w.data<float>();
   for (int64_t o = 0; o < m_; ++o) {
-    float* dst = packed_.data() + (o / kLanes) * k * kLanes + o % kLanes;
-    for (int64_t p = 0; p < k; ++p) dst[p * kLanes] = src[o * k + p];
+    float* dst = packed_.data() + (o / kBlock) * k * kBlock + o % kBlock;
+    for (int64_t p = 0; p < k; ++p) dst[p * kBlock] = src[o * k + p];
   }
 }
 
@@ -122,7 +158,7 @@ void DirectConv2d::Run(ThreadPool& pool, const Tensor& x, const WindowGeometry& 
   const int64_t k = c_ * kh_ * kw_;
   const int64_t in_h = g.in[1], in_w = g.in[2], out_w = g.out[2], out_size = g.out_size();
   const int64_t vectors = (out_size + kLanes - 1) / kLanes;
-  const int64_t blocks = (m_ + kLanes - 1) / kLanes;
+  const int64_t blocks = (m_ + kBlock - 1) / kBlock;
   // Where each weight's tap reads, relative to an output position, in the weights' (c, kh, kw)
   // order.
   absl::InlinedVector<int32_t, 512> taps(k);
@@ -135,14 +171,15 @@ void DirectConv2d::Run(ThreadPool& pool, const Tensor& x, const WindowGeometry& 
     }
   }
 
-  // One task per image, or per (image, channel block) when there are fewer images than threads.
-  const int64_t splits = n >= pool.num_threads() ? 1 : blocks;
+  // One task per image, or, when there are fewer images than threads, per (image, group of
+  // channel blocks), with enough groups for every thread (each builds the image's planes).
+  const int64_t threads = pool.num_threads();
+  const int64_t splits = n >= threads ? 1 : std::min(blocks, (threads + n - 1) / n);
   const float* xd = x.data<float>();
   float* yd = y->data<float>();
   pool.ParallelTasks(n * splits, [&](int64_t t) {
     const int64_t img = t / splits;
-    const int64_t b0 = splits == 1 ? 0 : t % splits;
-    const int64_t b1 = splits == 1 ? blocks : b0 + 1;
+    const int64_t b0 = blocks * (t % splits) / splits, b1 = blocks * (t % splits + 1) / splits;
     // Slot 1 is im2col's plane: a thread runs one Conv at a time, by one of the two paths.
     float* planes = ThreadScratch(1, pl.floats);
     const float* xi = xd + img * c_ * g.in_size();
@@ -164,54 +201,19 @@ void DirectConv2d::Run(ThreadPool& pool, const Tensor& x, const WindowGeometry& 
     }
     std::memset(planes + pl.floats - kLanes, 0, kLanes * sizeof(float));
     for (int64_t blk = b0; blk < b1; ++blk) {
-      const float* wb = packed_.data() + blk * k * kLanes;
-      const int64_t rows = std::min(kLanes, m_ - blk * kLanes);
-      const int64_t offset = (img * m_ + blk * kLanes) * out_size;
-      float* yb = yd + offset;
-      const float* rb = ep.residual ? ep.residual + offset : nullptr;
-      const float* bb = ep.bias ? ep.bias + blk * kLanes : nullptr;
-#if defined(__AVX512F__)
-      for (int64_t v = 0; v < vectors; ++v) {
-        const int64_t q0 = v * kLanes;
-        const float* src = planes + q0;
-        __m512 acc[kLanes];
-        for (int r = 0; r < kLanes; ++r) acc[r] = _mm512_setzero_ps();
-        for (int64_t p = 0; p < k; ++p) {
-          const __m512 xv = _mm512_loadu_ps(src + taps[p]);
-          const float* wp = wb + p * kLanes;
-#pragma GCC unroll 16
-          for (int r = 0; r < kLanes; ++r) {
-            acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(wp[r]), xv, acc[r]);
-          }
-        }
-        const int64_t len = std::min(kLanes, out_size - q0);
-        const __mmask16 mask = static_cast<__mmask16>((1u << len) - 1);
-        for (int64_t r = 0; r < rows; ++r) {
-          __m512 out = acc[r];
-          if (bb != nullptr) out = _mm512_add_ps(out, _mm512_set1_ps(bb[r]));
-          if (rb != nullptr) {
-            out = _mm512_add_ps(out, _mm512_maskz_loadu_ps(mask, rb + r * out_size + q0));
-          }
-          if (ep.clamp) {
-            out = _mm512_min_ps(_mm512_set1_ps(ep.hi), _mm512_max_ps(_mm512_set1_ps(ep.lo), out));
-          }
-          _mm512_mask_storeu_ps(yb + r * out_size + q0, mask, out);
-        }
+      const float* wb = packed_.data() + blk * k * kBlock;
+      const int64_t offset = (img * m_ + blk * kBlock) * out_size;
+      const BlockOut out{yd + offset, ep.residual ? ep.residual + offset : nullptr,
+                         ep.bias ? ep.bias + blk * kBlock : nullptr,
+                         static_cast<int>(std::min<int64_t>(kBlock, m_ - blk * kBlock))};
+      int64_t v = 0;
+      for (; v + kVectors <= vectors; v += kVectors) {
+        Tile<kVectors>(planes, taps.data(), k, wb, v * kLanes, out_size, ep, out);
       }
-#else
-      // The same computation one output at a time (builds without AVX-512 do not choose this
-      // path; it is kept correct for callers that ignore Available()).
-      for (int64_t q = 0; q < out_size; ++q) {
-        for (int64_t r = 0; r < rows; ++r) {
-          float acc = 0;
-          for (int64_t p = 0; p < k; ++p) acc += wb[p * kLanes + r] * planes[q + taps[p]];
-          if (bb != nullptr) acc += bb[r];
-          if (rb != nullptr) acc += rb[r * out_size + q];
-          if (ep.clamp) acc = std::min(ep.hi, std::max(ep.lo, acc));
-          yb[r * out_size + q] = acc;
-        }
+      if (v < vectors) {
+        LastTile(static_cast<int>(vectors - v), planes, taps.data(), k, wb, v * kLanes, out_size,
+                 ep, out);
       }
-#endif
     }
   });
 }

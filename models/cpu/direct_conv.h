@@ -1,13 +1,14 @@
 // Direct convolution for small 2-D, stride-1 float32 feature maps (the digits model's 8x8, a
 // CNN's last stages), without im2col. Each input channel is copied into one zero-bordered plane
 // per kernel column, shifted by that column and as wide as the output, so that the input a
-// kernel tap reads for 16 consecutive output positions is 16 consecutive floats: each tap is
-// one unaligned vector load, multiplied into 16 output channels at once (weights broadcast
-// from a layout packed at load), and the results are stored straight into NCHW. The copies
-// (channels x kernel width x rows x output width floats) replace the im2col matrix (channels x
-// kernel size x outputs), which on such maps cost about as much as the GEMM itself. Needs
-// AVX-512 to pay; Available() says whether this build has it. Immutable after construction;
-// Run() is thread-safe.
+// kernel tap reads for one vector of consecutive output positions is that many consecutive
+// floats: each tap is an unaligned vector load per vector of positions, multiplied into a
+// block of output channels at once (weights broadcast from a layout packed at load; register
+// tiles of 16 channels x 16 positions with AVX-512, 4 x 24 with AVX2), and the results are
+// stored straight into NCHW. The copies (channels x kernel width x rows x output width floats)
+// replace the im2col matrix (channels x kernel size x outputs), which on such maps cost about
+// as much as the GEMM itself. Needs vector registers to pay; Available() says whether this
+// build has them (simd.h). Immutable after construction; Run() is thread-safe.
 #ifndef INFERD_MODELS_CPU_DIRECT_CONV_H_
 #define INFERD_MODELS_CPU_DIRECT_CONV_H_
 
@@ -41,7 +42,8 @@ class DirectConv2d {
 
  private:
   int64_t m_ = 0, c_ = 0, kh_ = 0, kw_ = 0;
-  std::vector<float> packed_;  // ceil(M/16) blocks of [C*KH*KW][16] weights, zero-padded
+  std::vector<float> packed_;  // ceil(M/B) blocks of [C*KH*KW][B] weights (B channels a
+                               // register tile), zero-padded
 };
 
 }  // namespace inferd::models::cpu

@@ -4,9 +4,7 @@
 #include <cstdlib>
 #include <cstring>
 
-#if defined(__AVX512F__)
-#include <immintrin.h>
-#endif
+#include "models/cpu/simd.h"
 
 namespace inferd::models::cpu {
 namespace {
@@ -15,89 +13,58 @@ namespace {
 // (kKc x N) stays in L2.
 constexpr int64_t kKc = 256;
 
-#if defined(__AVX512F__)
+using S = simd::Isa;
+constexpr int kL = S::kLanes;  // kGemmNr is two vectors
 
-// c[rows x cols] (=|+=) a[k][8] * b[k][32].
+// c[rows x cols] (=|+=) a[k][kGemmMr] * b[k][kGemmNr], the kGemmMr x kGemmNr tile in registers.
 // `ep` (applied when not null) sees this tile as rows row0.. and columns col0.. of C.
 inline void MicroKernel(int64_t k, const float* a, const float* b, float* c, int64_t ldc,
                         bool accumulate, int64_t rows, int64_t cols, const GemmEpilogue* ep,
                         int64_t row0, int64_t col0) {
-  __m512 c0[kGemmMr], c1[kGemmMr];
-  for (int r = 0; r < kGemmMr; ++r) c0[r] = c1[r] = _mm512_setzero_ps();
+  S::V c0[kGemmMr], c1[kGemmMr];
+  for (int r = 0; r < kGemmMr; ++r) c0[r] = c1[r] = S::Zero();
 #pragma GCC unroll 4
   for (int64_t p = 0; p < k; ++p) {
-    const __m512 b0 = _mm512_load_ps(b);
-    const __m512 b1 = _mm512_load_ps(b + 16);
+    const S::V b0 = S::Load(b);
+    const S::V b1 = S::Load(b + kL);
 #pragma GCC unroll 8
     for (int r = 0; r < kGemmMr; ++r) {
-      const __m512 av = _mm512_set1_ps(a[r]);
-      c0[r] = _mm512_fmadd_ps(av, b0, c0[r]);
-      c1[r] = _mm512_fmadd_ps(av, b1, c1[r]);
+      const S::V av = S::Set1(a[r]);
+      c0[r] = S::Fma(av, b0, c0[r]);
+      c1[r] = S::Fma(av, b1, c1[r]);
     }
     a += kGemmMr;
     b += kGemmNr;
   }
-  const __mmask16 m0 = cols >= 16 ? 0xffff : static_cast<__mmask16>((1u << cols) - 1);
-  const __mmask16 m1 =
-      cols >= 32 ? 0xffff : (cols <= 16 ? 0 : static_cast<__mmask16>((1u << (cols - 16)) - 1));
+  const int n0 = static_cast<int>(std::min<int64_t>(cols, kL));
+  const int n1 = static_cast<int>(std::clamp<int64_t>(cols - kL, 0, kL));
   for (int64_t r = 0; r < rows; ++r) {
     float* cr = c + r * ldc;
     if (accumulate) {
-      c0[r] = _mm512_add_ps(c0[r], _mm512_maskz_loadu_ps(m0, cr));
-      c1[r] = _mm512_add_ps(c1[r], _mm512_maskz_loadu_ps(m1, cr + 16));
+      c0[r] = S::Add(c0[r], S::LoadFirst(cr, n0));
+      c1[r] = S::Add(c1[r], S::LoadFirst(cr + kL, n1));
     }
     if (ep != nullptr) {
       if (ep->bias != nullptr) {
-        const __m512 b = _mm512_set1_ps(ep->bias[row0 + r]);
-        c0[r] = _mm512_add_ps(c0[r], b);
-        c1[r] = _mm512_add_ps(c1[r], b);
+        const S::V b = S::Set1(ep->bias[row0 + r]);
+        c0[r] = S::Add(c0[r], b);
+        c1[r] = S::Add(c1[r], b);
       }
       if (ep->residual != nullptr) {
         const float* rr = ep->residual + (row0 + r) * ldc + col0;
-        c0[r] = _mm512_add_ps(c0[r], _mm512_maskz_loadu_ps(m0, rr));
-        c1[r] = _mm512_add_ps(c1[r], _mm512_maskz_loadu_ps(m1, rr + 16));
+        c0[r] = S::Add(c0[r], S::LoadFirst(rr, n0));
+        c1[r] = S::Add(c1[r], S::LoadFirst(rr + kL, n1));
       }
       if (ep->clamp) {
-        const __m512 lo = _mm512_set1_ps(ep->lo), hi = _mm512_set1_ps(ep->hi);
-        c0[r] = _mm512_min_ps(hi, _mm512_max_ps(lo, c0[r]));
-        c1[r] = _mm512_min_ps(hi, _mm512_max_ps(lo, c1[r]));
+        const S::V lo = S::Set1(ep->lo), hi = S::Set1(ep->hi);
+        c0[r] = S::Min(hi, S::Max(lo, c0[r]));
+        c1[r] = S::Min(hi, S::Max(lo, c1[r]));
       }
     }
-    _mm512_mask_storeu_ps(cr, m0, c0[r]);
-    _mm512_mask_storeu_ps(cr + 16, m1, c1[r]);
+    S::StoreFirst(cr, n0, c0[r]);
+    S::StoreFirst(cr + kL, n1, c1[r]);
   }
 }
-
-#else
-
-// `ep` (applied when not null) sees this tile as rows row0.. and columns col0.. of C.
-inline void MicroKernel(int64_t k, const float* a, const float* b, float* c, int64_t ldc,
-                        bool accumulate, int64_t rows, int64_t cols, const GemmEpilogue* ep,
-                        int64_t row0, int64_t col0) {
-  float acc[kGemmMr][kGemmNr] = {};
-  for (int64_t p = 0; p < k; ++p) {
-    for (int r = 0; r < kGemmMr; ++r) {
-      const float av = a[r];
-      for (int j = 0; j < kGemmNr; ++j) acc[r][j] += av * b[j];
-    }
-    a += kGemmMr;
-    b += kGemmNr;
-  }
-  for (int64_t r = 0; r < rows; ++r) {
-    float* cr = c + r * ldc;
-    for (int64_t j = 0; j < cols; ++j) {
-      float v = accumulate ? cr[j] + acc[r][j] : acc[r][j];
-      if (ep != nullptr) {
-        if (ep->bias != nullptr) v += ep->bias[row0 + r];
-        if (ep->residual != nullptr) v += ep->residual[(row0 + r) * ldc + col0 + j];
-        if (ep->clamp) v = std::min(ep->hi, std::max(ep->lo, v));
-      }
-      cr[j] = v;
-    }
-  }
-}
-
-#endif
 
 }  // namespace
 

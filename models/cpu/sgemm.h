@@ -1,19 +1,23 @@
 // Packed single-precision GEMM: C[M,N] = A[M,K] * B[K,N] with A packed once (weights, at load)
-// and B packed per call. The micro-kernel is an 8x32 AVX-512 register tile where the build
-// machine has AVX-512; elsewhere a portable kernel of the same shape. Single-threaded: callers
-// split N (or M) across the intra-op pool.
+// and B packed per call. The micro-kernel keeps a kGemmMr x kGemmNr tile of C in vector
+// registers (simd.h: 8 x 32 with AVX-512, 6 x 16 with AVX2). Single-threaded: callers split N
+// (or M) across the intra-op pool.
 #ifndef INFERD_MODELS_CPU_SGEMM_H_
 #define INFERD_MODELS_CPU_SGEMM_H_
 
 #include <cstdint>
 #include <vector>
 
+#include "models/cpu/simd.h"
+
 namespace inferd::models::cpu {
 
-inline constexpr int64_t kGemmMr = 8;   // rows of A per packed panel
-inline constexpr int64_t kGemmNr = 32;  // columns of B per packed panel
+// Rows of A per packed panel and columns of B (two vectors) per packed panel: the register tile
+// of the micro-kernel, 8 x 32 with AVX-512's 32 registers, 6 x 16 with AVX2's 16.
+inline constexpr int64_t kGemmMr = simd::Isa::kRegisters >= 32 ? 8 : 6;
+inline constexpr int64_t kGemmNr = 2 * simd::Isa::kLanes;
 
-// A packed A operand in memory owned elsewhere: ceil(m/8) panels of [k][8].
+// A packed A operand in memory owned elsewhere: ceil(m/Mr) panels of [k][Mr] (Mr = kGemmMr).
 struct PackedARef {
   const float* data;
   int64_t m, k;
@@ -21,7 +25,7 @@ struct PackedARef {
   const float* panel(int64_t p) const { return data + p * k * kGemmMr; }
 };
 
-// A (row-major, M x K, row stride lda) packed into ceil(M/8) panels of [K][8], zero-padded.
+// A (row-major, M x K, row stride lda) packed into ceil(M/Mr) panels of [K][Mr], zero-padded.
 class PackedA {
  public:
   PackedA() = default;
@@ -43,8 +47,8 @@ inline int64_t PackedBSize(int64_t k, int64_t n) {
 }
 
 // A row-major K x N matrix (row stride ld) into ceil(N/width) panels of [K][width],
-// zero-padded: PackB's layout for width 32 (`packed` 64-byte aligned, PackedBSize floats), and
-// PackedA's layout of the transposed matrix for width 8.
+// zero-padded: PackB's layout for width kGemmNr (`packed` PackedBSize floats), and PackedA's
+// layout of the transposed matrix for width kGemmMr.
 void PackPanels(const float* src, int64_t ld, int64_t k, int64_t n, int64_t width, float* packed);
 inline void PackB(const float* b, int64_t ldb, int64_t k, int64_t n, float* packed) {
   PackPanels(b, ldb, k, n, kGemmNr, packed);
@@ -60,7 +64,7 @@ struct GemmEpilogue {
   float lo = 0, hi = 0;
 };
 
-// Rows [8 * panel_begin, 8 * panel_end) of C = A * B, overwriting them; `c` points at row 0
+// Rows [Mr * panel_begin, Mr * panel_end) of C = A * B, overwriting them; `c` points at row 0
 // of C (row stride ldc) and `packed_b` comes from PackB(k, n).
 void SgemmPacked(PackedARef a, int64_t panel_begin, int64_t panel_end, int64_t n,
                  const float* packed_b, float* c, int64_t ldc,

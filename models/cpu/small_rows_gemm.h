@@ -2,7 +2,7 @@
 // constant B packed once at load. Eigen's general product packs B on every call, which for a
 // 512 x 64 weight matrix and a batch of 5 rows costs several times the arithmetic; here B's
 // rows stream past once per block of up to 6 rows of A, each block's products held in
-// registers (up to 6 rows x 64 columns on AVX-512). Single-threaded: callers split the
+// registers (up to 6 rows x 64 columns on AVX-512, 6 x 16 on AVX2). Single-threaded: callers split the
 // columns (or rows) across the intra-op pool.
 #ifndef INFERD_MODELS_CPU_SMALL_ROWS_GEMM_H_
 #define INFERD_MODELS_CPU_SMALL_ROWS_GEMM_H_
@@ -29,7 +29,7 @@ class KMajorMatrix {
 };
 
 // Columns [c0, c1) of C[M x N] (=|+=) alpha * A[M x K] * B, with A row-major (row stride lda)
-// and C row-major (row stride ldc). c0 must be a multiple of 16.
+// and C row-major (row stride ldc). c0 must be a multiple of KMajorMatrix::kAlign.
 void SmallRowsGemm(int64_t m, int64_t c0, int64_t c1, float alpha, const float* a, int64_t lda,
                    const KMajorMatrix& b, bool accumulate, float* c, int64_t ldc);
 

@@ -3,9 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
-#if defined(__AVX512F__)
-#include <immintrin.h>
-#endif
+#include "models/cpu/simd.h"
 
 namespace inferd::models::cpu {
 namespace {
@@ -26,30 +24,30 @@ inline V16 Load(const float* p) {
 inline void Store(float* p, V16 v, int64_t lanes) { std::memcpy(p, &v, lanes * sizeof(float)); }
 
 // Writes lanes [0, lanes) of `v` to packed-panel positions idx0 .. idx0 + lanes - 1 of one
-// channel row (`base` is that row in panel 0; panels are `stride` floats apart). A run of 16
-// crosses at most one panel boundary.
+// channel row (`base` is that row in panel 0; panels are `stride` floats apart).
 inline void StorePanels(float* base, int64_t stride, int64_t idx0, V16 v, int64_t lanes) {
-  const int64_t first = std::min(lanes, kGemmNr - idx0 % kGemmNr);
-  float* p0 = base + (idx0 / kGemmNr) * stride + idx0 % kGemmNr;
-#if defined(__AVX512F__)
-  __m512 x;
-  std::memcpy(&x, &v, sizeof(x));
-  _mm512_mask_storeu_ps(p0, static_cast<__mmask16>((1u << first) - 1), x);
-  if (first < lanes) {
-    // Lanes [first, lanes) start the next panel's row: store shifted back by `first`.
-    float* p1 = base + (idx0 / kGemmNr + 1) * stride - first;
-    const unsigned all = (1u << lanes) - 1, low = (1u << first) - 1;
-    _mm512_mask_storeu_ps(p1, static_cast<__mmask16>(all & ~low), x);
+  using S = simd::Isa;
+  if constexpr (S::kLanes == kLanes && kGemmNr >= kLanes) {
+    // One register; a run of 16 crosses at most one panel boundary.
+    const int64_t first = std::min(lanes, kGemmNr - idx0 % kGemmNr);
+    S::V x;
+    std::memcpy(&x, &v, sizeof(x));
+    S::StoreFirst(base + (idx0 / kGemmNr) * stride + idx0 % kGemmNr, static_cast<int>(first), x);
+    if (first < lanes) {
+      // Lanes [first, lanes) start the next panel's row: stored shifted back by `first`.
+      float* p1 = base + (idx0 / kGemmNr + 1) * stride - first;
+      S::StoreRange(p1, static_cast<int>(first), static_cast<int>(lanes), x);
+    }
+    return;
   }
-#else
-  float lanes_out[kLanes];
-  Store(lanes_out, v, kLanes);
-  std::memcpy(p0, lanes_out, first * sizeof(float));
-  if (first < lanes) {
-    std::memcpy(base + (idx0 / kGemmNr + 1) * stride, lanes_out + first,
-                (lanes - first) * sizeof(float));
+  float out[kLanes];
+  Store(out, v, kLanes);
+  for (int64_t i = 0; i < lanes;) {
+    const int64_t idx = idx0 + i;
+    const int64_t run = std::min(lanes - i, kGemmNr - idx % kGemmNr);
+    std::memcpy(base + (idx / kGemmNr) * stride + idx % kGemmNr, out + i, run * sizeof(float));
+    i += run;
   }
-#endif
 }
 
 // G (4x3) for F(2, 3).
@@ -67,25 +65,29 @@ bool WinogradConv::Applies(const WindowGeometry& g) {
          EnoughTiles(g.out[1], g.out[2]);
 }
 
+void WinogradWeightTile(const float* g, float* u) {
+  float gg[4][3];
+  for (int i = 0; i < 4; ++i) {
+    for (int j = 0; j < 3; ++j) {
+      gg[i][j] = kG[i][0] * g[j] + kG[i][1] * g[3 + j] + kG[i][2] * g[6 + j];
+    }
+  }
+  for (int i = 0; i < 4; ++i) {
+    for (int j = 0; j < 4; ++j) {
+      u[i * 4 + j] = gg[i][0] * kG[j][0] + gg[i][1] * kG[j][1] + gg[i][2] * kG[j][2];
+    }
+  }
+}
+
 WinogradConv::WinogradConv(const Tensor& w) : m_(w.dim(0)), c_(w.dim(1)) {
   // u[point][m][c] = (G g G^T)[point].
   std::vector<float> u(static_cast<size_t>(kPoints) * m_ * c_);
   const float* wd = w.data<float>();
   for (int64_t m = 0; m < m_; ++m) {
     for (int64_t c = 0; c < c_; ++c) {
-      const float* g = wd + (m * c_ + c) * 9;
-      float gg[4][3];
-      for (int i = 0; i < 4; ++i) {
-        for (int j = 0; j < 3; ++j) {
-          gg[i][j] = kG[i][0] * g[j] + kG[i][1] * g[3 + j] + kG[i][2] * g[6 + j];
-        }
-      }
-      for (int i = 0; i < 4; ++i) {
-        for (int j = 0; j < 4; ++j) {
-          u[(static_cast<size_t>(i * 4 + j) * m_ + m) * c_ + c] =
-              gg[i][0] * kG[j][0] + gg[i][1] * kG[j][1] + gg[i][2] * kG[j][2];
-        }
-      }
+      float tile[kPoints];
+      WinogradWeightTile(wd + (m * c_ + c) * 9, tile);
+      for (int p = 0; p < kPoints; ++p) u[(static_cast<size_t>(p) * m_ + m) * c_ + c] = tile[p];
     }
   }
   for (int p = 0; p < kPoints; ++p) u_.emplace_back(u.data() + p * m_ * c_, c_, m_, c_);
@@ -136,23 +138,20 @@ void WinogradConv::Run(ThreadPool& pool, const Tensor& x, const WindowGeometry& 
         }
         for (int64_t t = 0; t < tw; t += kLanes) {
           const int64_t lanes = std::min(kLanes, tw - t);
-          V16 h[4][4];
+          V16 d[4][4];
           for (int r = 0; r < 4; ++r) {
             const float* even = rows + r * 2 * half + t;
             const float* odd = even + half;
-            const V16 d0 = Load(even), d1 = Load(odd), d2 = Load(even + 1), d3 = Load(odd + 1);
-            h[r][0] = d0 - d2;
-            h[r][1] = d1 + d2;
-            h[r][2] = d2 - d1;
-            h[r][3] = d1 - d3;
+            d[r][0] = Load(even);
+            d[r][1] = Load(odd);
+            d[r][2] = Load(even + 1);
+            d[r][3] = Load(odd + 1);
           }
+          V16 tile[kPoints];
+          WinogradInputTile(d, tile);
           const int64_t tt = (tr - tr0) * tw + t;  // task-local index of the first tile
-          for (int j = 0; j < 4; ++j) {
-            const V16 col[4] = {h[0][j] - h[2][j], h[1][j] + h[2][j], h[2][j] - h[1][j],
-                                h[1][j] - h[3][j]};
-            for (int i = 0; i < 4; ++i) {
-              StorePanels(v + (i * 4 + j) * bsize + ch * kGemmNr, c * kGemmNr, tt, col[i], lanes);
-            }
+          for (int p = 0; p < kPoints; ++p) {
+            StorePanels(v + p * bsize + ch * kGemmNr, c * kGemmNr, tt, tile[p], lanes);
           }
         }
       }
@@ -188,13 +187,8 @@ void WinogradConv::Run(ThreadPool& pool, const Tensor& x, const WindowGeometry& 
           const int64_t tt = (tr - tr0) * tw + t;
           V16 q[16];
           for (int p = 0; p < kPoints; ++p) q[p] = Load(prod + (p * m + mo) * tiles + tt);
-          V16 s[4][2];
-          for (int i = 0; i < 4; ++i) {
-            s[i][0] = q[i * 4] + q[i * 4 + 1] + q[i * 4 + 2];
-            s[i][1] = q[i * 4 + 1] - q[i * 4 + 2] - q[i * 4 + 3];
-          }
-          const V16 out[2][2] = {{s[0][0] + s[1][0] + s[2][0], s[0][1] + s[1][1] + s[2][1]},
-                                 {s[1][0] - s[2][0] - s[3][0], s[1][1] - s[2][1] - s[3][1]}};
+          V16 out[2][2];
+          WinogradOutputTile(q, out);
           for (int r = 0; r < 2; ++r) {
             const int64_t orow = 2 * tr + r;
             if (orow >= oh) break;

@@ -91,11 +91,11 @@ TEST(SgemmTest, MatchesNaiveProductAtPanelEdges) {
 }
 
 TEST(SmallRowsGemmTest, MatchesNaiveProductForEveryRowBlockAndColumnTail) {
-  // Rows: each block size (1..6) and blocks plus remainders; columns: tails of 1..3 vectors and
-  // partial vectors; both layouts of B.
+  // Rows: each block size (1..6) and blocks plus remainders; columns: tails of 1..4 vectors
+  // (AVX-512's blocks are 4 vectors wide, AVX2's 2) and partial vectors; both layouts of B.
   for (auto [m, n, k] : std::vector<std::array<int64_t, 3>>{
            {1, 64, 512}, {5, 64, 512}, {6, 10, 64}, {7, 70, 33}, {13, 130, 9}, {32, 1, 5},
-           {4, 47, 1}, {12, 16, 100}}) {
+           {4, 47, 1}, {12, 16, 100}, {3, 60, 7}, {2, 125, 3}, {7, 24, 2}}) {
     for (bool transposed : {false, true}) {
       Tensor a = Random({m, k}, 1);
       Tensor b = transposed ? Random({n, k}, 2) : Random({k, n}, 2);
@@ -279,7 +279,13 @@ INSTANTIATE_TEST_SUITE_P(
         ConvCase{"direct_odd_sizes", 3, 7, 5, 11, 37, 3, 3, 1, 1, 1, 1, {1, 0, 2, 1}, 1, false},
         ConvCase{"direct_wide_rows_5x5", 1, 3, 9, 21, 18, 5, 5, 1, 1, 1, 1, {2, 2, 2, 2}, 1, true},
         ConvCase{"direct_wide_pads", 1, 2, 4, 4, 5, 2, 2, 1, 1, 1, 1, {3, 3, 3, 3}, 1, true},
-        ConvCase{"transposed_pointwise", 3, 32, 7, 7, 96, 1, 1, 1, 1, 1, 1, {0, 0, 0, 0}, 1, true}),
+        ConvCase{"transposed_pointwise", 3, 32, 7, 7, 96, 1, 1, 1, 1, 1, 1, {0, 0, 0, 0}, 1, true},
+        // Winograd for small maps (3x3, 8 to 4096 / M input channels, fewer than 32 tiles): odd
+        // output sides and asymmetric pads (partial tiles), channels that are not whole vectors,
+        // no padding, and images too large to be run together (one group each).
+        ConvCase{"small_winograd_odd", 3, 9, 7, 5, 33, 3, 3, 1, 1, 1, 1, {1, 0, 2, 1}, 1, true},
+        ConvCase{"small_winograd_no_pad", 2, 12, 10, 9, 7, 3, 3, 1, 1, 1, 1, {0, 0, 0, 0}, 1, false},
+        ConvCase{"small_winograd_groups", 3, 40, 10, 12, 40, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, 1, true}),
     [](const ::testing::TestParamInfo<ConvCase>& info) { return info.param.name; });
 
 // A 3x3 Conv with `c` input and `m` output channels whose spatial dims are unknown at load, run
@@ -335,8 +341,9 @@ TEST(ConvTest, DynamicImageSizeKeepsEveryPathReady) {
   ExpectDynamicSizesMatch(128, 64, {7, 16, 5});
 }
 
-TEST(ConvTest, DynamicImageSizeSmallLayerTakesTheDirectKernelWhereItFits) {
-  // Small weights: the direct kernel is prepared, and serves 5x5 and 7x7; 40x40 is beyond it.
+TEST(ConvTest, DynamicImageSizeSmallLayerTakesTheSmallMapKernelsWhereTheyFit) {
+  // Small weights: the small-map kernels (Winograd with vector registers, else the direct
+  // kernel) are prepared, and serve 5x5 and 7x7; 40x40 is beyond them.
   ExpectDynamicSizesMatch(16, 24, {5, 7, 40});
 }
 

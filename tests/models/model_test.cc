@@ -207,7 +207,8 @@ TEST(ModelTest, BatchNormAndReluFusionKeepResults) {
 
 // x -> Conv a -> Conv c, plus (Conv of x, or the [N,C,1,1] mean of a) -> Relu: the Add folds
 // into Conv c, the second case through the broadcasting fallback. Conv c is 1x1 (the packed
-// GEMM) or 3x3 (on these 6x6 maps, the direct kernel).
+// GEMM) or 3x3 (on these 6x6 maps, the small-map Winograd kernel where the build has vector
+// registers).
 ModelBuilder Residual(bool broadcast, int64_t kernel = 1) {
   ModelBuilder b;
   b.Input("x", DType::kFloat32, {-1, 4, 6, 6}).Output("y", DType::kFloat32);
