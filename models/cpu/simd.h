@@ -27,6 +27,28 @@
 
 namespace inferd::models::cpu::simd {
 
+#if defined(__AVX2__)
+// dst[j][i] = src[i][j] for an 8x8 block of floats (rows `ss` and `ds` floats apart).
+inline void Transpose8x8(const float* src, int64_t ss, float* dst, int64_t ds) {
+  __m256 r[8], t[8], u[8];
+  for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(src + i * ss);
+  for (int i = 0; i < 8; i += 2) {  // interleave row pairs
+    t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+    t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+  }
+  for (int i = 0; i < 8; i += 4) {  // then pairs of pairs
+    u[i] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+    u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+    u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+    u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+  }
+  for (int i = 0; i < 4; ++i) {  // then the 128-bit halves of rows 0-3 and 4-7
+    _mm256_storeu_ps(dst + i * ds, _mm256_permute2f128_ps(u[i], u[i + 4], 0x20));
+    _mm256_storeu_ps(dst + (i + 4) * ds, _mm256_permute2f128_ps(u[i], u[i + 4], 0x31));
+  }
+}
+#endif
+
 #if defined(__AVX512F__)
 struct Avx512 {
   using V = __m512;
@@ -62,6 +84,12 @@ struct Avx512 {
   static void StoreRange(float* p, int lo, int hi, V v) {
     const unsigned mask = ((1u << hi) - 1) & ~((1u << lo) - 1);
     _mm512_mask_storeu_ps(p, static_cast<__mmask16>(mask), v);
+  }
+  // dst[j][i] = src[i][j] for a kLanes x kLanes block (rows `ss` and `ds` floats apart).
+  static void Transpose(const float* src, int64_t ss, float* dst, int64_t ds) {
+    for (int i = 0; i < kLanes; i += 8) {
+      for (int j = 0; j < kLanes; j += 8) Transpose8x8(src + i * ss + j, ss, dst + j * ds + i, ds);
+    }
   }
   // p[0], p[2], ..., p[2 * kLanes - 2]: every other float of 2 * kLanes.
   static V LoadEven(const float* p) {
@@ -102,6 +130,9 @@ struct Avx2 {
   }
   static void StoreRange(float* p, int lo, int hi, V v) {
     _mm256_maskstore_ps(p, _mm256_andnot_si256(First(lo), First(hi)), v);
+  }
+  static void Transpose(const float* src, int64_t ss, float* dst, int64_t ds) {
+    Transpose8x8(src, ss, dst, ds);
   }
   static V LoadEven(const float* p) {
     // [p0 p2 p8 p10 | p4 p6 p12 p14], then the middle 64-bit pairs swapped.
@@ -175,6 +206,11 @@ struct Emulated {
     V v;
     for (int i = 0; i < N; ++i) v[i] = p[2 * i];
     return v;
+  }
+  static void Transpose(const float* src, int64_t ss, float* dst, int64_t ds) {
+    for (int i = 0; i < N; ++i) {
+      for (int j = 0; j < N; ++j) dst[j * ds + i] = src[i * ss + j];
+    }
   }
 };
 

@@ -96,19 +96,33 @@ void SmallWinograd::Run(ThreadPool& pool, const Tensor& x, const WindowGeometry&
     float* v = ThreadScratch(0, kPoints * rows_all * cp);     // [point][tile][cp]
     float* prod = ThreadScratch(4, kPoints * rows_all * mp);  // [point][tile][mp]
     float* padded = ThreadScratch(1, rows * cols * cp);
-    float* outputs = ThreadScratch(5, 4 * tiles * mp);  // [2 th][2 tw][mp], one image
+    float* outputs = ThreadScratch(5, oh * ow * mp);  // [oh][ow][mp], one image
 
     // Input transform, image by image: the channels-last copy, then each tile with lanes over
     // channels.
     for (int64_t img = 0; img < images; ++img) {
       std::memset(padded, 0, rows * cols * cp * sizeof(float));
       const float* xi = xd + (i0 + img) * c * ih * iw;
-      const int64_t q0 = std::min(left, cols), q1 = std::clamp<int64_t>(left + iw, q0, cols);
-      for (int64_t r = std::min(top, rows); r < std::min(rows, top + ih); ++r) {
-        for (int64_t ch = 0; ch < c; ++ch) {
-          const float* src = xi + (ch * ih + r - top) * iw;
-          float* dst = padded + r * cols * cp + ch;
-          for (int64_t q = q0; q < q1; ++q) dst[q * cp] = src[q - left];
+      // Input pixels the tiles read: rows [0, in_rows), columns [0, in_cols).
+      const int64_t in_rows = std::clamp<int64_t>(rows - top, 0, ih);
+      const int64_t in_cols = std::clamp<int64_t>(cols - left, 0, iw);
+      for (int64_t r = 0; r < in_rows; ++r) {
+        float* dst_row = padded + ((r + top) * cols + left) * cp;
+        // Blocks of kLanes channels x kLanes columns, transposed.
+        for (int64_t c0 = 0; c0 < c; c0 += kLanes) {
+          for (int64_t q0 = 0; q0 < in_cols; q0 += kLanes) {
+            const float* src = xi + (c0 * ih + r) * iw + q0;
+            float* dst = dst_row + q0 * cp + c0;
+            if (c0 + kLanes <= c && q0 + kLanes <= in_cols) {
+              S::Transpose(src, ih * iw, dst, cp);
+              continue;
+            }
+            for (int64_t ch = 0; ch < std::min(kLanes, c - c0); ++ch) {
+              for (int64_t q = 0; q < std::min(kLanes, in_cols - q0); ++q) {
+                dst[q * cp + ch] = src[ch * ih * iw + q];
+              }
+            }
+          }
         }
       }
       for (int64_t t = 0; t < tiles; ++t) {
@@ -130,32 +144,48 @@ void SmallWinograd::Run(ThreadPool& pool, const Tensor& x, const WindowGeometry&
       SmallRowsGemm(rows_all, m0, m1, 1.0f, v + p * rows_all * cp, cp, u_[p], false,
                     prod + p * rows_all * mp, mp);
     }
-    // Output transform with lanes over output channels, then the NCHW store with the epilogue.
+    // Output transform with lanes over output channels into a channels-last plane, then blocks
+    // of kLanes positions x kLanes channels transposed into NCHW, with the epilogue.
+    const int64_t plane_size = oh * ow;
     for (int64_t img = 0; img < images; ++img) {
       for (int64_t t = 0; t < tiles; ++t) {
+        const int64_t r0 = 2 * (t / tw), q0 = 2 * (t % tw);
         const float* src = prod + (img * tiles + t) * mp;
-        float* dst = outputs + (2 * (t / tw) * 2 * tw + 2 * (t % tw)) * mp;
         for (int64_t mv = m0; mv < m1; mv += kLanes) {
           S::V q[kPoints];
           for (int p = 0; p < kPoints; ++p) q[p] = S::Load(src + p * rows_all * mp + mv);
           S::V out[2][2];
           WinogradOutputTile(q, out);
-          for (int a = 0; a < 2; ++a) {
-            for (int b = 0; b < 2; ++b) S::Store(dst + (a * 2 * tw + b) * mp + mv, out[a][b]);
+          for (int a = 0; a < 2 && r0 + a < oh; ++a) {
+            for (int b = 0; b < 2 && q0 + b < ow; ++b) {
+              S::Store(outputs + ((r0 + a) * ow + q0 + b) * mp + mv, out[a][b]);
+            }
           }
         }
       }
-      const int64_t offset = (i0 + img) * m * oh * ow;
-      for (int64_t mo = m0; mo < m1; ++mo) {
-        const float bias = ep.bias != nullptr ? ep.bias[mo] : 0.0f;
-        float* plane = yd + offset + mo * oh * ow;
-        const float* res = ep.residual != nullptr ? ep.residual + offset + mo * oh * ow : nullptr;
-        for (int64_t r = 0; r < oh; ++r) {
-          const float* row = outputs + r * 2 * tw * mp + mo;
-          for (int64_t q = 0; q < ow; ++q) {
-            float val = row[q * mp] + bias;
-            if (res != nullptr) val += res[r * ow + q];
-            plane[r * ow + q] = ep.clamp ? std::min(ep.hi, std::max(ep.lo, val)) : val;
+      const int64_t offset = (i0 + img) * m * plane_size;
+      alignas(64) float block[kLanes * kLanes];
+      for (int64_t mb = m0; mb < m1; mb += kLanes) {
+        const int64_t channels = std::min(kLanes, m1 - mb);
+        for (int64_t p0 = 0; p0 < plane_size; p0 += kLanes) {
+          const int64_t len = std::min(kLanes, plane_size - p0);
+          const float* src = outputs + p0 * mp + mb;
+          if (len == kLanes) {
+            S::Transpose(src, mp, block, kLanes);  // padding channels are transposed too
+          } else {
+            for (int64_t pos = 0; pos < len; ++pos) {
+              for (int64_t ch = 0; ch < channels; ++ch) block[ch * kLanes + pos] = src[pos * mp + ch];
+            }
+          }
+          for (int64_t ch = 0; ch < channels; ++ch) {
+            const int64_t at = offset + (mb + ch) * plane_size + p0;
+            S::V v = S::Load(block + ch * kLanes);
+            if (ep.bias != nullptr) v = S::Add(v, S::Set1(ep.bias[mb + ch]));
+            if (ep.residual != nullptr) {
+              v = S::Add(v, S::LoadFirst(ep.residual + at, static_cast<int>(len)));
+            }
+            if (ep.clamp) v = S::Min(S::Set1(ep.hi), S::Max(S::Set1(ep.lo), v));
+            S::StoreFirst(yd + at, static_cast<int>(len), v);
           }
         }
       }

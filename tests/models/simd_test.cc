@@ -67,6 +67,23 @@ TYPED_TEST(SimdTest, LoadEvenTakesEveryOtherFloat) {
   for (int i = 0; i < S::kLanes; ++i) EXPECT_EQ(got[i], 2 * i + 0.5f) << i;
 }
 
+TYPED_TEST(SimdTest, TransposeSwapsRowsAndColumnsOfOneBlock) {
+  using S = TypeParam;
+  constexpr int L = S::kLanes;
+  // Rows further apart than the block is wide, on both sides; the gaps stay untouched.
+  const int64_t ss = L + 3, ds = L + 5;
+  std::vector<float> src(L * ss), dst(L * ds, -1.0f);
+  for (int i = 0; i < L; ++i) {
+    for (int j = 0; j < ss; ++j) src[i * ss + j] = j < L ? 100 * i + j : -2.0f;
+  }
+  S::Transpose(src.data(), ss, dst.data(), ds);
+  for (int j = 0; j < L; ++j) {
+    for (int i = 0; i < ds; ++i) {
+      ASSERT_EQ(dst[j * ds + i], i < L ? 100 * i + j : -1.0f) << j << " " << i;
+    }
+  }
+}
+
 TYPED_TEST(SimdTest, Arithmetic) {
   using S = TypeParam;
   const std::vector<float> x = Counting(S::kLanes);
