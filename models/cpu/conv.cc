@@ -239,11 +239,11 @@ class ConvKernel : public Kernel {
                     DirectConv2d::WorthPreparing(*w, known, known ? out->dims[2] : 0,
                                                  known && out->dims.size() > 3 ? out->dims[3] : 0);
       for (int64_t v : k->window_.strides) direct = direct && v == 1;
-      const bool small_winograd =
-          winograd_shape && SmallWinograd::WorthPreparing(
-                                *w, known, known ? out->dims[2] : 0,
-                                known && out->dims.size() > 3 ? out->dims[3] : 0);
-      if (small_winograd) k->small_winograd_ = std::make_unique<SmallWinograd>(*w);
+      const int64_t out_h = known ? out->dims[2] : 0;
+      const int64_t out_w = known && out->dims.size() > 3 ? out->dims[3] : 0;
+      if (winograd_shape && SmallWinograd::WorthPreparing(*w, known, out_h, out_w)) {
+        k->small_winograd_ = std::make_unique<SmallWinograd>(*w, known, out_h, out_w);
+      }
       if (direct) k->direct_ = std::make_unique<DirectConv2d>(*w);
       if (winograd) k->winograd_ = std::make_unique<WinogradConv>(*w);
       if (transposed) k->packed_t_ = PackWeightsTransposed(*w, k->group_);

@@ -79,6 +79,28 @@ void WinogradWeightTile(const float* g, float* u) {
   }
 }
 
+void WinogradWeightTile6(const float* g, float* u) {
+  // G (6x3) for F(4, 3) with interpolation points 0, 1, -1, 2, -2 and infinity.
+  static constexpr double kG6[6][3] = {{1.0 / 4, 0, 0},
+                                       {-1.0 / 6, -1.0 / 6, -1.0 / 6},
+                                       {-1.0 / 6, 1.0 / 6, -1.0 / 6},
+                                       {1.0 / 24, 1.0 / 12, 1.0 / 6},
+                                       {1.0 / 24, -1.0 / 12, 1.0 / 6},
+                                       {0, 0, 1}};
+  double gg[6][3];  // G g, in double: the weights are transformed once
+  for (int i = 0; i < 6; ++i) {
+    for (int j = 0; j < 3; ++j) {
+      gg[i][j] = kG6[i][0] * g[j] + kG6[i][1] * g[3 + j] + kG6[i][2] * g[6 + j];
+    }
+  }
+  for (int i = 0; i < 6; ++i) {
+    for (int j = 0; j < 6; ++j) {
+      u[i * 6 + j] = static_cast<float>(gg[i][0] * kG6[j][0] + gg[i][1] * kG6[j][1] +
+                                        gg[i][2] * kG6[j][2]);
+    }
+  }
+}
+
 WinogradConv::WinogradConv(const Tensor& w) : m_(w.dim(0)), c_(w.dim(1)) {
   // u[point][m][c] = (G g G^T)[point].
   std::vector<float> u(static_cast<size_t>(kPoints) * m_ * c_);

@@ -54,6 +54,35 @@ inline void WinogradOutputTile(const V (&q)[16], V (&out)[2][2]) {
   }
 }
 
+// F(4x4, 3x3), for SmallWinograd: 6x6 input tiles, 36 transform points, 2.25 multiplies per
+// output instead of F(2x2, 3x3)'s 4 and direct convolution's 9, with transforms that scale by
+// up to 8 (errors about ten times F(2x2, 3x3)'s, still near float rounding for 3x3 kernels).
+void WinogradWeightTile6(const float* g, float* u);  // u[6 * i + j] = (G g G^T)[i][j]
+
+// t = B^T d for one row or column of 6 (d's elements need not be contiguous: `step` apart).
+template <typename V>
+inline void WinogradInput6(const V* d, int step, V (&t)[6]) {
+  const V d0 = d[0], d1 = d[step], d2 = d[2 * step], d3 = d[3 * step], d4 = d[4 * step],
+          d5 = d[5 * step];
+  t[0] = (d4 - d2) + (d0 - d2) * 4.0f;
+  t[1] = (d3 + d4) - (d1 + d2) * 4.0f;
+  t[2] = (d4 - d3) + (d1 - d2) * 4.0f;
+  t[3] = (d4 - d2) - (d1 - d3) * 2.0f;
+  t[4] = (d4 - d2) + (d1 - d3) * 2.0f;
+  t[5] = (d5 - d3) + (d1 - d3) * 4.0f;
+}
+
+// o = A^T q for one row or column of 6 products (`step` apart): 4 outputs.
+template <typename V>
+inline void WinogradOutput6(const V* q, int step, V (&o)[4]) {
+  const V s12 = q[step] + q[2 * step], d12 = q[step] - q[2 * step];
+  const V s34 = q[3 * step] + q[4 * step], d34 = q[3 * step] - q[4 * step];
+  o[0] = q[0] + s12 + s34;
+  o[1] = d12 + d34 * 2.0f;
+  o[2] = s12 + s34 * 4.0f;
+  o[3] = (d12 + q[5 * step]) + d34 * 8.0f;
+}
+
 class WinogradConv {
  public:
   // True for 3x3, stride-1, undilated 2-D windows with enough 2x2 output tiles per image for
