@@ -122,8 +122,10 @@ void RunGroup(const Job& job, const std::vector<KMajorMatrix>& u, int64_t i0, in
   // channels.
   const int64_t in_rows = std::clamp<int64_t>(rows - job.top, 0, ih);
   const int64_t in_cols = std::clamp<int64_t>(cols - job.left, 0, iw);
+  // Every image overwrites the same pixels and channels: the borders and padding channels
+  // stay zero from here.
+  std::memset(padded, 0, rows * cols * cp * sizeof(float));
   for (int64_t img = 0; img < images; ++img) {
-    std::memset(padded, 0, rows * cols * cp * sizeof(float));
     const float* xi = job.x + (i0 + img) * c * ih * iw;
     for (int64_t r = 0; r < in_rows; ++r) {
       float* dst_row = padded + ((r + job.top) * cols + job.left) * cp;
