@@ -1,12 +1,14 @@
-// The vector operations the hand-written CPU kernels are built from (direct convolution, the
-// packed GEMM's micro-kernel, small-batch fully connected layers, depthwise convolution), so
-// that one kernel source serves every instruction set the build may target:
+// The vector operations the hand-written CPU kernels are built from (the packed GEMM's
+// micro-kernel, direct, depthwise and small-map Winograd convolution, small-batch fully
+// connected layers), so that one kernel source serves every instruction set the build may
+// target:
 //
 //   Avx512     16 floats a vector, 32 registers (builds with -mavx512f)
 //   Avx2       8 floats a vector, 16 registers (builds with -mavx2 -mfma: Haswell and later,
 //              AMD Zen)
-//   Emulated   N floats as a GCC vector, for every other build, and for testing another
-//              target's register blocking on this machine (INFERD_SIMD_EMULATE=8 or 16)
+//   Emulated   N floats as a GCC vector, for every other build (4 floats, 16 registers), and
+//              for testing another target's register blocking on this machine
+//              (INFERD_SIMD_EMULATE=8 or 16)
 //
 // `Isa` is the one this build uses. Kernels size their register tiles from kLanes and
 // kRegisters, so an Emulated<16, 32> build runs the AVX-512 blocking (and Emulated<8, 16>
@@ -224,9 +226,9 @@ using Isa = Avx2;
 using Isa = Emulated<4, 16>;  // SSE's width and register count
 #endif
 
-// Whether kernels that pay only with vector registers (direct convolution, depthwise
-// convolution's vector loop) are chosen: with AVX2 or AVX-512, and in emulated builds, which
-// exist to test them.
+// Whether kernels that pay only with vector registers (direct and small-map Winograd
+// convolution, depthwise convolution's vector loop) are chosen: with AVX2 or AVX-512, and in
+// emulated builds, which exist to test them.
 #if defined(INFERD_SIMD_EMULATE)
 inline constexpr bool kVectorKernels = true;
 #else

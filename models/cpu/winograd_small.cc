@@ -36,7 +36,7 @@ int64_t Multiplies(int m, int64_t out_h, int64_t out_w) {
   return ((out_h + m - 1) / m) * ((out_w + m - 1) / m) * (m + 2) * (m + 2);
 }
 
-// The transforms of F(Mx M, 3x3) for M = 2 and 4 on vectors of channels.
+// The transforms of F(MxM, 3x3) for M = 2 and 4 on vectors of channels.
 template <int M>
 struct Tile;
 
