@@ -1,7 +1,8 @@
 // Conv (1-3 spatial dims, groups, dilations, strides, asymmetric and automatic pads) for
-// float32, choosing per call among: Winograd F(2x2, 3x3) for 3x3 stride-1 layers
-// (winograd.cc, and winograd_small.cc for outputs of up to 16x16); a direct kernel for small stride-1 maps (direct_conv.cc); a direct depthwise
-// kernel (depthwise.cc); and the packed GEMM with the input
+// float32, choosing per call among: Winograd for 3x3 stride-1 layers (winograd.cc, and
+// winograd_small.cc for outputs of fewer than 32 2x2 tiles with few channels); a direct kernel
+// for small stride-1 maps (direct_conv.cc); a direct depthwise kernel (depthwise.cc); and the
+// packed GEMM with the input
 // (pointwise) or its im2col packed in cache-sized column blocks, or, for small outputs, with
 // positions and channels swapped as GEMM rows and columns. Bias, a residual and a fused
 // Relu/Clip are applied as results are stored.
@@ -235,15 +236,15 @@ class ConvKernel : public Kernel {
       const bool transposed =
           !depthwise && (!known || (!winograd && PrefersTransposed(positions, mg)));
       const bool gemm = !depthwise && (!known || (!winograd && !transposed));
-      bool direct = k->group_ == 1 &&
-                    DirectConv2d::WorthPreparing(*w, known, known ? out->dims[2] : 0,
-                                                 known && out->dims.size() > 3 ? out->dims[3] : 0);
-      for (int64_t v : k->window_.strides) direct = direct && v == 1;
       const int64_t out_h = known ? out->dims[2] : 0;
       const int64_t out_w = known && out->dims.size() > 3 ? out->dims[3] : 0;
       if (winograd_shape && SmallWinograd::WorthPreparing(*w, known, out_h, out_w)) {
         k->small_winograd_ = std::make_unique<SmallWinograd>(*w, known, out_h, out_w);
       }
+      // With the output size known, a small-map Winograd layer never takes the direct kernel.
+      bool direct = k->group_ == 1 && !(known && k->small_winograd_ != nullptr) &&
+                    DirectConv2d::WorthPreparing(*w, known, out_h, out_w);
+      for (int64_t v : k->window_.strides) direct = direct && v == 1;
       if (direct) k->direct_ = std::make_unique<DirectConv2d>(*w);
       if (winograd) k->winograd_ = std::make_unique<WinogradConv>(*w);
       if (transposed) k->packed_t_ = PackWeightsTransposed(*w, k->group_);
